@@ -1,0 +1,53 @@
+# Taming Gradients. Every target bootstraps .venv itself from pyproject.toml (the one list of pins).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8888
+SUBMISSIONS ?= submitted
+OUT ?= grades
+WORKERS ?=
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export JUPYTER_CONFIG_PATH := $(CURDIR)/autograder
+export TF_CPP_MIN_LOG_LEVEL := 3
+
+.PHONY: lab test release check-release grade bench lint setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; Taming Gradients needs Python 3.11 (set PYTHON=...)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/jupyter labextension list 2>&1 | grep -q nbgrader
+	$(BIN)/jupyter labextension list 2>&1 | grep -q jupyterlab-manager
+	touch $(STAMP)
+
+## lab: set up and open JupyterLab on course/ (nbgrader and ipywidgets extensions enabled)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=course --ServerApp.port=$(PORT)
+
+## test: set up and run the whole suite (browser tests included)
+test: $(STAMP)
+	bash tools/ensure_browser.sh
+	$(BIN)/python -m pytest
+
+## release: regenerate course/ from solutions/ (never edit course/*/*.ipynb by hand)
+release: $(STAMP)
+	$(BIN)/python -m autograder release
+
+check-release: $(STAMP)
+	$(BIN)/python -m autograder check-release
+
+## grade: grade a class: make grade SUBMISSIONS=dir OUT=dir [WORKERS=n]
+grade: $(STAMP)
+	$(BIN)/python -m autograder grade $(SUBMISSIONS) --out $(OUT) $(if $(WORKERS),--workers $(WORKERS))
+
+## bench: print the course's speed as ratios against peers run in the same process
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

@@ -1,0 +1,34 @@
+"""Command line: ``python -m autograder {release,check-release,grade} ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("release", help="regenerate course/ from solutions/")
+    sub.add_parser("check-release", help="fail if course/ differs from a fresh release")
+    args, rest = parser.parse_known_args(argv)
+
+    if args.command == "release":
+        from .release import release
+
+        for assignment in release(quiet=True):
+            print(f"released {assignment}")
+        return 0
+    if args.command == "check-release":
+        from .release import check
+
+        diffs = check()
+        for d in diffs:
+            print(f"out of sync: course/{d}  (run `make release`)")
+        return 1 if diffs else 0
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

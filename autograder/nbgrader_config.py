@@ -1,0 +1,28 @@
+"""nbgrader configuration for Taming Gradients.
+
+solutions/ is nbgrader's source directory (the only hand-edited notebooks); course/ is its release
+directory (what learners open). The gradebook lives in .nbgrader/ (git-ignored), never in course/.
+Every entry point (make release, the tests, make lab's formgrader) loads this one file.
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this file)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+c.CourseDirectory.course_id = "taming-gradients"
+c.CourseDirectory.root = os.environ.get("TG_COURSE_ROOT", ROOT)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = os.environ.get("TG_RELEASE_DIR", "course")
+c.CourseDirectory.db_url = "sqlite:///" + os.environ.get(
+    "TG_GRADEBOOK", os.path.join(ROOT, ".nbgrader", "gradebook.db")
+)
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".nbgrader"]
+c.CourseDirectory.include = ["*.ipynb"]
+c.GenerateAssignment.create_assignment = True
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+c.ExecutePreprocessor.timeout = 300
+c.Execute.timeout = 300
+c.Execute.kernel_name = "python3"
