@@ -1,0 +1,80 @@
+"""``make lab`` works: JupyterLab starts on course/ with the nbgrader and ipywidgets extensions.
+
+The server is started as ``make lab`` starts it (notebook dir ``course``, ``JUPYTER_CONFIG_PATH`` =
+autograder/), headless on a free loopback port with a random token, and stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+from browser.lab import COURSE, REQUIRED_LAB_EXTENSIONS, REQUIRED_SERVER_EXTENSIONS, VENV_BIN, start_lab
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """``jupyter lab --notebook-dir=course`` as ``make lab`` runs it, with a token, on 127.0.0.1."""
+    server = start_lab(COURSE, tmp_path_factory.mktemp("lab-home"), name="make-lab")
+    yield server
+    server.stop()
+    assert server.process.poll() is not None, "jupyter lab is still running after stop()"
+
+
+def test_api_status_answers(lab):
+    """/api/status answers 200 with the server's status, and refuses requests without the token."""
+    status = lab.get_json("api/status")
+    assert "started" in status and "kernels" in status
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{lab.base_url}/api/contents", timeout=30)
+    assert err.value.code == 403
+
+
+def test_lab_page_serves_course(lab):
+    """/lab answers 200, and the server serves the course directory (notebook dir = course/)."""
+    status, html = lab.get("lab")
+    assert status == 200 and "jupyter-config-data" in html
+    listing = lab.get_json("api/contents")
+    names = {item["name"] for item in listing["content"]}
+    expected = {p.name for p in COURSE.iterdir() if not p.name.startswith(".") and p.name != "__pycache__"}
+    assert expected <= names, f"the lab does not serve course/: {sorted(names)}"
+
+
+@pytest.mark.parametrize("extension", REQUIRED_LAB_EXTENSIONS)
+def test_lab_extension_loaded(lab, extension):
+    """The lab page loads the extension (page config) and /lab/api/extensions lists it enabled, ok."""
+    config = lab.page_config()
+    federated = {e["name"] for e in config.get("federated_extensions", [])}
+    assert extension in federated, f"{extension} is not in the lab's page config: {sorted(federated)}"
+    disabled = config.get("disabledExtensions", [])
+    assert not any(d == extension or d.startswith(extension + ":") for d in disabled)
+    listed = {e["name"]: e for e in lab.get_json("lab/api/extensions")}
+    assert extension in listed, f"{extension} missing from /lab/api/extensions: {sorted(listed)}"
+    assert listed[extension]["enabled"] and listed[extension]["status"] == "ok", listed[extension]
+
+
+@pytest.mark.parametrize("extension", REQUIRED_SERVER_EXTENSIONS)
+def test_nbgrader_server_extension_enabled(lab, extension):
+    """`jupyter server extension list` (same env as the lab) shows the nbgrader extension enabled and OK."""
+    out = subprocess.run(
+        [str(VENV_BIN / "jupyter"), "server", "extension", "list"],
+        env=lab.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
+    assert re.search(rf"^\s*{re.escape(extension)}\s+enabled\s*$", text, re.M), text
+    assert re.search(rf"^\s*{re.escape(extension)}\s+OK\s*$", text, re.M), text
+    assert f"{extension} | extension was successfully loaded" in lab.log_path.read_text()
+
+
+def test_nbgrader_endpoints_answer(lab):
+    """The validate extension's version check and the formgrader's pages answer in make lab's server."""
+    import nbgrader
+
+    version = lab.get_json(f"nbgrader_version?version={nbgrader.__version__}")
+    assert version == {"success": True}, version
+    status, _ = lab.get("formgrader/manage_assignments")
+    assert status == 200
