@@ -7,7 +7,9 @@ Shapes follow notebook 01: inputs ``x`` of shape (N, T, D), initial state ``h0``
 
 Only the recurrence ``h_{t-1} @ Wh`` is sequential. The input projection of every time step is one
 matrix product, and so are the weight gradients in the backward pass; internally the states are kept
-time-major, (T, N, H), so that each step reads and writes contiguous memory.
+time-major, (T, N, H), so that each step reads and writes contiguous memory (per-step ufuncs on strided
+(N, H) slices of an (N, T, H) array cost 2-3x more at small H). float32 inputs stay float32
+throughout. ``bench/bench_rnn.py`` times this against ``torch.nn.RNN``.
 
 Readouts and losses for the course's tasks (``rnn_loss``) and a parameter initialiser with a chosen
 spectral radius (``init_rnn``) sit on top.
@@ -79,6 +81,22 @@ def rnn_step_backward(dh, cache):
     return da @ Wx.T, da @ Wh.T, x.T @ da, h_prev.T @ da, da.sum(axis=0)
 
 
+_DERIV_BLOCK_BYTES = 1 << 18  # 256 KiB: a block of phi'(a_t) that stays in the L2 cache
+
+
+def _derivative_into(activation, h, out):
+    """phi'(a) through h = phi(a), written into ``out`` (a small reused buffer); None for linear."""
+    if activation == "tanh":
+        np.multiply(h, h, out=out)
+        return np.subtract(1.0, out, out=out)
+    if activation == "sigmoid":
+        np.subtract(1.0, h, out=out)
+        return np.multiply(h, out, out=out)
+    if activation == "relu":
+        return np.greater(h, 0, out=out)  # a bool buffer: multiplying by it is multiplying by 1.0 or 0.0
+    return None
+
+
 def rnn_forward(x, h0, Wx, Wh, b, activation="tanh"):
     """Run the RNN over a whole sequence batch. Returns (h of shape (N, T, H), cache)."""
     _check_activation(activation)
@@ -87,17 +105,20 @@ def rnn_forward(x, h0, Wx, Wh, b, activation="tanh"):
     H = Wh.shape[0]
     dtype = np.result_type(x, h0, Wx, Wh, b)
     xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dtype)  # (T, N, D)
-    hs = (xt.reshape(T * N, D) @ Wx.astype(dtype, copy=False)).reshape(T, N, H)  # input projections
-    hs += b
+    Wx_ = Wx.astype(dtype, copy=False)
     Wh_ = Wh.astype(dtype, copy=False)
+    hs = np.empty((T, N, H), dtype=dtype)  # time-major: each step reads and writes contiguous memory
+    np.matmul(xt.reshape(T * N, D), Wx_, out=hs.reshape(T * N, H))  # input projections, one product
+    hs += b
     rec = np.empty((N, H), dtype=dtype)
     h_prev = h0.astype(dtype, copy=False)
     for t in range(T):  # the only sequential part: a_t = (x_t Wx + b) + h_{t-1} Wh, h_t = phi(a_t)
+        h_t = hs[t]
         np.matmul(h_prev, Wh_, out=rec)
-        hs[t] += rec
-        _apply(activation, hs[t], hs[t])
-        h_prev = hs[t]
-    return hs.transpose(1, 0, 2), (xt, h0, Wx, Wh_, hs, activation)
+        h_t += rec
+        _apply(activation, h_t, h_t)
+        h_prev = h_t
+    return hs.transpose(1, 0, 2), (xt, h0, Wx_, Wh_, hs, activation)
 
 
 def rnn_backward(dh, cache, return_dh_total=False):
@@ -106,23 +127,39 @@ def rnn_backward(dh, cache, return_dh_total=False):
     ``dh`` (N, T, H) is the upstream gradient of every hidden state. Returns (dx, dh0, dWx, dWh, db);
     with ``return_dh_total=True`` a sixth value, the total gradient dL/dh_t of shape (N, T, H)
     (upstream plus what flows back from step t + 1).
+
+    The loop carries dL/dh_t back through ``Wh`` one step at a time, reading ``dh[:, t]`` in place
+    (no transposed copy of ``dh``) and phi'(a_t) from a small block computed a few steps at a time;
+    the input and weight gradients are then one matrix product each over all T * N rows.
     """
     xt, h0, Wx, Wh, hs, activation = cache
     T, N, H = hs.shape
     D = xt.shape[2]
     if dh.shape != (N, T, H):
         raise ValueError(f"dh must have shape {(N, T, H)}, got {dh.shape}")
-    da = np.ascontiguousarray(dh.transpose(1, 0, 2), dtype=hs.dtype)  # becomes dL/da_t in place
+    dtype = hs.dtype
+    if dh.dtype != dtype:
+        dh = dh.astype(dtype)
+    da = np.empty((T, N, H), dtype=dtype)
     dh_total = np.empty_like(da) if return_dh_total else None
-    deriv = _derivative_from_output(activation, hs)
-    WhT = np.ascontiguousarray(Wh.T)
-    carry = np.zeros((N, H), dtype=hs.dtype)
-    for t in range(T - 1, -1, -1):
-        da[t] += carry
-        if dh_total is not None:
-            dh_total[t] = da[t]
-        da[t] *= deriv[t]
-        np.matmul(da[t], WhT, out=carry)
+    carry = np.zeros((N, H), dtype=dtype)  # dL/dh_t flowing back from step t + 1; dh0 at the end
+    WhT = Wh.T  # a transposed view: BLAS reads it as it is
+    block = max(1, min(T, _DERIV_BLOCK_BYTES // (N * H * dtype.itemsize)))
+    deriv = np.empty((block, N, H), dtype=bool if activation == "relu" else dtype)
+    for stop in range(T, 0, -block):
+        start = max(0, stop - block)
+        d = _derivative_into(activation, hs[start:stop], deriv[: stop - start])
+        for t in range(stop - 1, start - 1, -1):
+            da_t = da[t]
+            if t < T - 1:
+                np.add(dh[:, t], carry, out=da_t)
+            else:
+                np.copyto(da_t, dh[:, t])
+            if dh_total is not None:
+                dh_total[t] = da_t
+            if d is not None:
+                da_t *= d[t - start]
+            np.matmul(da_t, WhT, out=carry)
     da2 = da.reshape(T * N, H)
     dx = (da2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)
     dWx = xt.reshape(T * N, D).T @ da2
