@@ -1,0 +1,510 @@
+"""The sandbox a learner's code runs in while it is graded.
+
+As root (the normal case for ``make grade`` on a grading machine or in a container), each submission
+runs ``learner_runner.py`` under ``unshare --mount --net --pid --ipc --uts --fork``:
+
+* **no network**: a new network namespace with nothing but a loopback that is down;
+* **its own files only**: a chroot built on a fresh tmpfs that holds, read-only, ``/usr`` and
+  ``/etc`` (the system's programs and libraries), the Python runtime and virtual environment,
+  ``course/gradlab`` and the runner; a private ``/tmp``, ``/dev/shm`` and a home directory (a
+  size-limited tmpfs) holding a copy of this submission's own files. solutions/, the gradebook, the
+  output folder, other learners' submissions and the rest of the repository do not exist in there;
+* **an unprivileged user**: a numeric uid/gid of its own (61000 and up; never root, no groups, no
+  capabilities, ``no_new_privs``), so sandboxes cannot signal each other either;
+* **limits** (``prlimit``): CPU seconds, address space, processes/threads, file size, open files,
+  core dumps off; a private PID namespace, so killing its first process kills everything it
+  started;
+* **wall clock**: the grader kills the whole namespace (SIGKILL) at its deadlines;
+* **output**: stdout/stderr are pipes the grader drains; only the first ``output_bytes`` of each are
+  kept, and nothing after the learner's setup phase is kept at all.
+
+Without root the same code falls back to what an unprivileged user can have: the resource limits,
+the timeouts and the output cap always; no network through ``unshare --user --map-root-user --net``
+when user namespaces are allowed. ``Sandbox.not_enforced`` lists, in words, what is then missing
+(the learner's code can read whatever the grading user can read, and runs as that user).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import wire
+from .paths import ROOT
+
+HERE = Path(__file__).resolve().parent
+GRADLAB = ROOT / "course" / "gradlab"
+UID_BASE = 61000
+HOME = "/home/learner"
+RUNNER_DIR = "/opt/tg"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits for one submission of one assignment."""
+
+    cpu_seconds: int = 300  # RLIMIT_CPU of the learner's process (SIGXCPU, then SIGKILL 5 s later)
+    memory_bytes: int = 4 << 30  # RLIMIT_AS
+    processes: int = 256  # RLIMIT_NPROC (threads count) for the sandbox's own uid
+    file_bytes: int = 64 << 20  # RLIMIT_FSIZE: the largest file it may write
+    open_files: int = 512  # RLIMIT_NOFILE
+    disk_bytes: int = 256 << 20  # size of its home, /tmp and /dev/shm (tmpfs each)
+    wall_seconds: float = 600.0  # the whole job: setup, restarts and every test
+    cell_seconds: float = 120.0  # one setup cell; over it, the cell is skipped on a restart
+    call_seconds: float = 120.0  # one call into the learner's process during the tests
+    output_bytes: int = 64 << 10  # of each of stdout and stderr kept for feedback
+    submission_bytes: int = 200 << 20  # the submission's own files, copied into the sandbox
+
+
+def _mib(n):
+    return f"{n / (1 << 20):g} MiB"
+
+
+def _can(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+_MODE = None
+
+
+def detect_mode():
+    """``root`` (full sandbox), ``userns`` (no network only) or ``rlimits`` (limits only)."""
+    global _MODE
+    if _MODE is None:
+        if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("setpriv") and _can(
+            ["unshare", "--mount", "--net", "--pid", "--fork", "true"]
+        ):
+            _MODE = "root"
+        elif shutil.which("unshare") and _can(["unshare", "--user", "--map-root-user", "--net", "true"]):
+            _MODE = "userns"
+        else:
+            _MODE = "rlimits"
+    return _MODE
+
+
+def _font_cache():
+    """matplotlib's font list of the grading user, copied into each sandbox so it is not rebuilt."""
+    for base in (os.environ.get("MPLCONFIGDIR"), Path.home() / ".cache" / "matplotlib",
+                 Path.home() / ".matplotlib"):
+        if base and Path(base).is_dir():
+            found = sorted(Path(base).glob("fontlist-*.json"))
+            if found:
+                return found[-1]
+    return None
+
+
+def _runner_dir():
+    """A private directory holding learner_runner.py and wire.py (the only grader code it sees)."""
+    path = Path(tempfile.mkdtemp(prefix="tg-runner-"))
+    for name in ("learner_runner.py", "wire.py"):
+        shutil.copy(HERE / name, path / name)
+    path.chmod(0o755)
+    for f in path.iterdir():
+        f.chmod(0o644)
+    return path
+
+
+class Sandbox:
+    """One learner process in a sandbox, with the pipes to talk to it.
+
+    ``files`` is the folder whose contents become the learner's home and working directory (a copy;
+    nothing is written back). ``uid`` picks the unprivileged user (distinct per concurrent sandbox).
+    """
+
+    def __init__(self, files=None, *, limits=None, uid=None, mode=None):
+        self.files = Path(files) if files else None
+        self.limits = limits or Limits()
+        self.uid = int(uid) if uid is not None else UID_BASE + 1 + os.getpid() % 3000
+        if self.uid < 1000:
+            raise ValueError("the sandbox uid must be an unprivileged one (>= 1000)")
+        self.mode = mode or detect_mode()
+        self.proc = None
+        self.killed_by_us = None
+        self.returncode = None
+        self.rusage = None
+        self._tmp = None
+        self._buf = bytearray()
+        self._out = {"stdout": bytearray(), "stderr": bytearray()}
+        self._dropped = {"stdout": 0, "stderr": 0}
+        self._cut = False
+        self._fds = {}
+        self._ns_init = None
+
+    # -- what is enforced --------------------------------------------------------------------------
+
+    @property
+    def protections(self):
+        lim = self.limits
+        common = [
+            f"CPU time: {lim.cpu_seconds} s (RLIMIT_CPU)",
+            f"memory: {_mib(lim.memory_bytes)} of address space (RLIMIT_AS)",
+            f"processes/threads: {lim.processes} (RLIMIT_NPROC)",
+            f"file size: {_mib(lim.file_bytes)} (RLIMIT_FSIZE, SIGXFSZ ignored), open files: {lim.open_files}",
+            "core dumps: off",
+            f"wall clock: {lim.wall_seconds:g} s per submission, {lim.cell_seconds:g} s per setup cell, "
+            f"{lim.call_seconds:g} s per call",
+            f"output: first {_mib(lim.output_bytes)} of stdout and of stderr kept, setup phase only",
+        ]
+        if self.mode == "root":
+            return [
+                "network: none (new network namespace)",
+                f"user: uid/gid {self.uid} (unprivileged, no groups, no capabilities, no_new_privs)",
+                "files: chroot on a tmpfs with read-only system, Python and gradlab; home, /tmp and "
+                f"/dev/shm are private tmpfs of {_mib(lim.disk_bytes)} holding a copy of the submission",
+                "processes: private PID, IPC, UTS and mount namespaces",
+            ] + common
+        if self.mode == "userns":
+            return ["network: none (user + network namespace)"] + common
+        return common
+
+    @property
+    def not_enforced(self):
+        if self.mode == "root":
+            return []
+        missing = [
+            "files: the learner's code can read everything the grading user can read "
+            "(solutions/, the gradebook, other submissions) - run the grader as root to hide them",
+            "user: the learner's code runs as the grading user, not an unprivileged one",
+            "disk: no size limit on the working directory beyond RLIMIT_FSIZE per file",
+            "processes: no private PID namespace; a process that leaves the process group may outlive it",
+        ]
+        if self.mode == "rlimits":
+            missing.insert(0, "network: not blocked (no user namespaces available)")
+        return missing
+
+    # -- start -------------------------------------------------------------------------------------
+
+    def _prlimit(self):
+        lim = self.limits
+        return ["prlimit", f"--cpu={lim.cpu_seconds}:{lim.cpu_seconds + 5}", f"--as={lim.memory_bytes}",
+                f"--nproc={lim.processes}", f"--fsize={lim.file_bytes}", f"--nofile={lim.open_files}",
+                "--core=0", "--"]
+
+    def _env(self, home):
+        venv_bin = str(Path(sys.executable).parent)
+        env = {
+            "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": home, "USER": "learner",
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp" if self.mode == "root" else home,
+            "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+            "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0",
+        }
+        return [f"{k}={v}" for k, v in env.items()]
+
+    def _root_script(self, newroot, runner, req, resp):
+        """Shell run as root inside the new namespaces: build the chroot, then drop to the learner."""
+        q = shlex.quote
+        lim = self.limits
+        R = q(str(newroot))
+        lines = ["set -eu", "umask 022", f"mount -t tmpfs -o mode=755,size=16m tg-root {R}"]
+        bound = []
+
+        def bind(src, dst=None):
+            src = str(Path(src).resolve())
+            if any(src == b or src.startswith(b + "/") for b in bound):
+                return
+            dst = dst or src
+            lines.append(f"mkdir -p {R}{q(dst)} && mount --bind -o ro,nosuid,nodev {q(src)} {R}{q(dst)}")
+            bound.append(src)
+
+        for name in ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            path = Path("/") / name
+            if path.is_symlink():
+                lines.append(f"ln -s {q(os.readlink(path))} {R}/{name}")
+            elif path.is_dir():
+                bind(path)
+        for path in (sys.base_prefix, sys.prefix, GRADLAB):
+            bind(path)
+        if Path(sys.prefix) != Path(sys.prefix).resolve():
+            lines.append(f"mkdir -p {R}{q(str(Path(sys.prefix).parent))} && "
+                         f"ln -s {q(str(Path(sys.prefix).resolve()))} {R}{q(sys.prefix)}")
+        lines += [
+            f"mkdir -p {R}/proc && mount -t proc -o nosuid,nodev,noexec proc {R}/proc",
+            f"mkdir -p {R}/dev && mount -t tmpfs -o mode=755,size=1m,nosuid tg-dev {R}/dev",
+            f"for f in null zero full random urandom; do touch {R}/dev/$f; "
+            f"mount --bind /dev/$f {R}/dev/$f; done",
+            f"ln -s /proc/self/fd {R}/dev/fd",
+            f"mkdir -p {R}/dev/shm && mount -t tmpfs -o mode=1777,size={lim.disk_bytes},nosuid,nodev tg-shm "
+            f"{R}/dev/shm",
+            f"mkdir -p {R}/tmp && mount -t tmpfs -o mode=1777,size={lim.disk_bytes},nosuid,nodev tg-tmp {R}/tmp",
+            f"mkdir -p {R}{HOME} && mount -t tmpfs -o mode=700,uid={self.uid},gid={self.uid},"
+            f"size={lim.disk_bytes},nosuid,nodev tg-home {R}{HOME}",
+        ]
+        if self.files is not None:
+            lines.append(f"cp -R {q(str(self.files))}/. {R}{HOME}/")
+        fonts = _font_cache()
+        if fonts:
+            lines.append(f"mkdir -p {R}{HOME}/.config/matplotlib && cp {q(str(fonts))} {R}{HOME}/.config/matplotlib/")
+        lines += [
+            f"chown -R {self.uid}:{self.uid} {R}{HOME}",
+            f"mkdir -p {R}{RUNNER_DIR} && mount --bind -o ro,nosuid,nodev {q(str(runner))} {R}{RUNNER_DIR}",
+            f"mount -o remount,ro {R}",
+        ]
+        python = sys.executable
+        inner = ["chroot", str(newroot), "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
+                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+                 "env", "-i", *self._env(HOME), python, f"{RUNNER_DIR}/learner_runner.py", str(req), str(resp)]
+        lines.append("exec " + " ".join(q(a) for a in self._prlimit() + inner))
+        return "\n".join(lines)
+
+    def start(self):
+        """Start the learner process; returns self."""
+        if self.files is not None:
+            size = sum(p.stat().st_size for p in self.files.rglob("*") if p.is_file() and not p.is_symlink())
+            if size > self.limits.submission_bytes:
+                raise SandboxError(f"submission too large ({_mib(size)} > {_mib(self.limits.submission_bytes)})")
+        self._tmp = Path(tempfile.mkdtemp(prefix="tg-sandbox-"))
+        req_r, req_w = os.pipe()
+        resp_r, resp_w = os.pipe()
+        runner = _runner_dir()
+        self._runner = runner
+        if self.mode == "root":
+            newroot = self._tmp / "root"
+            newroot.mkdir()
+            script = self._root_script(newroot, runner, req_r, resp_w)
+            cmd = ["unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
+                   "--propagation", "private", "sh", "-c", script]
+            cwd = "/"
+        else:
+            home = self._tmp / "home"
+            if self.files is not None:
+                shutil.copytree(self.files, home, symlinks=True)
+            else:
+                home.mkdir()
+            fonts = _font_cache()
+            if fonts:
+                (home / ".config" / "matplotlib").mkdir(parents=True, exist_ok=True)
+                shutil.copy(fonts, home / ".config" / "matplotlib")
+            prefix = ["unshare", "--user", "--map-root-user", "--net", "--"] if self.mode == "userns" else []
+            cmd = prefix + self._prlimit() + ["env", "-i", *self._env(str(home)), sys.executable,
+                                              str(runner / "learner_runner.py"), str(req_r), str(resp_w)]
+            cwd = str(home)
+        try:
+            self.proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(req_r, resp_w), start_new_session=True, cwd=cwd, env={"PATH": os.environ["PATH"]},
+            )
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+        self.req_w, self.resp_r = req_w, resp_r
+        self._fds = {resp_r: "resp", self.proc.stdout.fileno(): "stdout", self.proc.stderr.fileno(): "stderr"}
+        for fd in self._fds:
+            os.set_blocking(fd, False)
+        return self
+
+    # -- talking -----------------------------------------------------------------------------------
+
+    def send(self, message, deadline=None):
+        wire.send(self.req_w, message, deadline)
+
+    def _take_frame(self):
+        if len(self._buf) < 4:
+            return None
+        (size,) = struct.unpack(">I", self._buf[:4])
+        if size > wire.MAX_FRAME:
+            raise wire.WireError(f"message of {size} bytes announced")
+        if len(self._buf) < 4 + size:
+            return None
+        body = bytes(self._buf[4:4 + size])
+        del self._buf[:4 + size]
+        return wire.loads(body)
+
+    def _keep(self, stream, chunk):
+        if self._cut:
+            return
+        room = self.limits.output_bytes - len(self._out[stream])
+        if room > 0:
+            self._out[stream] += chunk[:room]
+        self._dropped[stream] += max(0, len(chunk) - max(room, 0))
+
+    def _read_ready(self, fd):
+        """Read what ``fd`` has now; returns False at end of file."""
+        name = self._fds[fd]
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        if not chunk:
+            del self._fds[fd]
+            return False
+        if name == "resp":
+            self._buf += chunk
+        else:
+            self._keep(name, chunk)
+        return True
+
+    def recv(self, deadline=None):
+        """The next message from the learner process, draining its stdout/stderr meanwhile.
+
+        Raises ``wire.Timeout`` at ``deadline`` and ``wire.PeerClosed`` when the process is gone.
+        """
+        while True:
+            frame = self._take_frame()
+            if frame is not None:
+                return frame
+            if "resp" not in self._fds.values():
+                raise wire.PeerClosed("the learner process closed its pipe")
+            poller = select.poll()
+            for fd in self._fds:
+                poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise wire.Timeout("timed out")
+            for fd, _ in poller.poll(None if remaining is None else max(1, int(remaining * 1000))):
+                if fd in self._fds:
+                    self._read_ready(fd)
+
+    def cut_output(self):
+        """Stop recording output (drain what is already written first); returns the kept text."""
+        for fd, name in list(self._fds.items()):
+            if name == "resp":
+                continue
+            budget = self.limits.output_bytes + (1 << 20)
+            while fd in self._fds and budget > 0:
+                try:
+                    chunk = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    del self._fds[fd]
+                    break
+                budget -= len(chunk)
+                self._keep(name, chunk)
+        self._cut = True
+        return self.output()
+
+    def output(self):
+        out = {}
+        for name in ("stdout", "stderr"):
+            text = self._out[name].decode("utf-8", "replace")
+            if self._dropped[name]:
+                text += f"\n[... {self._dropped[name]} more bytes not kept]"
+            out[name] = text
+        return out
+
+    # -- ending ------------------------------------------------------------------------------------
+
+    def _find_ns_init(self):
+        if self.proc is None:
+            return None
+        try:
+            children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        except OSError:
+            return None
+        return int(children[0]) if children else None
+
+    def kill(self, reason="killed"):
+        """SIGKILL everything in the sandbox (the PID namespace's first process takes the rest along)."""
+        if self.proc is None or self.returncode is not None:
+            return
+        self.killed_by_us = self.killed_by_us or reason
+        init = self._find_ns_init() if self.mode == "root" else None
+        for target in ([init] if init else []):
+            try:
+                os.kill(target, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(self, timeout=3.0):
+        """Reap the process; returns its exit status (negative: a signal)."""
+        if self.proc is None:
+            return None
+        if self.returncode is not None:
+            return self.returncode
+        deadline = time.monotonic() + timeout
+        while self._reap_now() is None:
+            if time.monotonic() > deadline:
+                self.kill("did not exit")
+                deadline = time.monotonic() + 5
+            time.sleep(0.02)
+        return self.returncode
+
+    def exit_reason(self):
+        """Why the learner process ended, in the words grades.csv uses."""
+        code = self.wait()
+        if self.killed_by_us:
+            return self.killed_by_us
+        if code is None:
+            return "not started"
+        if code < 0:
+            sig = -code
+            if sig == signal.SIGXCPU:
+                return "cpu time limit"
+            if sig == signal.SIGKILL:
+                return "kernel died (killed: cpu or memory limit)"
+            return f"kernel died (signal {signal.Signals(sig).name})"
+        if code == 137:
+            return "kernel died (killed: cpu or memory limit)"
+        return f"kernel died (exit code {code})"
+
+    @property
+    def cpu_seconds(self):
+        return 0.0 if self.rusage is None else self.rusage.ru_utime + self.rusage.ru_stime
+
+    def _reap_now(self):
+        if self.returncode is None and self.proc is not None:
+            pid, status, rusage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                self.proc.returncode = self.returncode
+                self.rusage = rusage
+        return self.returncode
+
+    def close(self):
+        """Ask the learner process to stop, kill it if it does not, reap it, remove temporary folders."""
+        if self.proc is not None and self.returncode is None:
+            try:
+                self.send({"op": "bye"}, deadline=time.monotonic() + 1)
+            except wire.WireError:
+                pass
+            deadline = time.monotonic() + 2
+            while self._reap_now() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            if self.returncode is None:
+                reason = self.killed_by_us
+                self.kill("closed")
+                self.killed_by_us = reason
+                self.wait()
+        for fd in (getattr(self, "req_w", None), getattr(self, "resp_r", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self.req_w = self.resp_r = None
+        if self.proc is not None:
+            for stream in (self.proc.stdout, self.proc.stderr):
+                stream.close()
+        for path in (self._tmp, getattr(self, "_runner", None)):
+            if path is not None:
+                shutil.rmtree(path, ignore_errors=True)
+        self._tmp = self._runner = None
+
+    def __enter__(self):
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be set up for this submission."""

@@ -1,0 +1,759 @@
+"""Grade one submission of one assignment: learner code in the sandbox, test cells here.
+
+The notebook that runs in the sandbox is rebuilt from the SOURCE notebook (solutions/), never from
+the submission's structure (``build_plan``): for each code cell of the source,
+
+* a solution cell becomes the submission's code cell with the same nbgrader grade_id (the first
+  one); a missing, renamed or retyped cell becomes the released stub (``raise
+  NotImplementedError()``) and a note in the feedback;
+* a test cell is not run there at all;
+* a cell tagged ``slow`` in the source is skipped;
+* any other code cell is the source's own content.
+
+The submission's markdown, metadata and kernelspec are ignored.
+
+Test cells then run here, in the grader's trusted process (``run_tests``): each cell's source is
+compiled under a fake file name registered in ``linecache`` (so ``inspect.getsource`` works for the
+functions it defines); the names it reads but never binds are looked up in the learner's namespace:
+callables become ``Remote`` proxies, modules are imported afresh here, plain data is copied,
+anything else is a handle. ``gradlab.grading._remote_runner`` ships ``@in_learner_process``
+functions to the sandbox by source. A test cell passes when it raises nothing; its points come from
+the source's nbgrader metadata.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import importlib
+import inspect
+import io
+import json
+import linecache
+import signal
+import sys
+import textwrap
+import threading
+import time
+import types
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import notebooks, wire
+from .sandbox import Limits, Sandbox, SandboxError
+
+STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+MAX_NOTEBOOK_BYTES = 50 << 20
+MAX_RESTARTS = 3
+MESSAGE_CHARS = 500
+TRUSTED_MODULES = {"numpy", "torch", "tensorflow", "keras", "gradlab", "matplotlib", "sklearn", "scipy",
+                   "tqdm", "ipywidgets", "pandas"}
+UNSAFE_STDLIB = {"antigravity", "this", "webbrowser", "turtle", "turtledemo", "idlelib", "tkinter", "pydoc",
+                 "ensurepip", "venv", "__phello__", "__hello__"}
+
+
+class SubmissionProblem(Exception):
+    """The submission cannot be graded at all (not JSON, not a notebook, empty ...)."""
+
+
+# ------------------------------------------------------------------------------------------------ plan
+
+
+@dataclass
+class TestCell:
+    grade_id: str
+    source: str
+    points: float
+    summary: str
+
+
+@dataclass
+class Plan:
+    setup: list = field(default_factory=list)  # [{"label", "source", "origin"}]
+    tests: list = field(default_factory=list)  # [TestCell]
+    notes: list = field(default_factory=list)
+    secrets: Secrets = field(default_factory=lambda: Secrets())
+
+    @property
+    def max_score(self):
+        return sum(t.points for t in self.tests)
+
+
+def cell_source(cell):
+    src = cell.get("source", "")
+    if isinstance(src, list):
+        if not all(isinstance(s, str) for s in src):
+            raise SubmissionProblem("a cell's source is not text")
+        return "".join(src)
+    if not isinstance(src, str):
+        raise SubmissionProblem("a cell's source is not text")
+    return src
+
+
+def released_stub(source):
+    """What nbgrader's release leaves of a solution cell: the solution block replaced by the stub."""
+    if "### BEGIN SOLUTION" not in source:
+        return STUB
+    out, inside = [], False
+    for line in source.splitlines():
+        if "### BEGIN SOLUTION" in line:
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [indent + s for s in STUB.splitlines()]
+            inside = True
+        elif "### END SOLUTION" in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _norm(text):
+    return " ".join(text.split())
+
+
+def _blocks(source, begin, end):
+    """(inside, outside): the lines between the markers, and the others (markers dropped)."""
+    inside, outside, on = [], [], False
+    for line in source.splitlines():
+        if begin in line:
+            on = True
+        elif end in line:
+            on = False
+        else:
+            (inside if on else outside).append(line)
+    return "\n".join(inside), "\n".join(outside)
+
+
+def _unparsed(source):
+    try:
+        return ast.unparse(ast.parse(source))
+    except SyntaxError:
+        return ""
+
+
+class Secrets:
+    """Hidden-test and solution text, as 20-character shingles that never occur in the released text.
+
+    ``found_in(text)`` is true when ``text`` quotes any 20 consecutive characters (whitespace
+    collapsed) of hidden tests or solutions, in their source form or as ``ast.unparse`` writes them
+    (the form in which test functions are shipped to the learner's process).
+    """
+
+    K = 20
+
+    def __init__(self, source_nb=None):
+        self.grams = set()
+        secret, public = [], []
+        for cell in (source_nb or {}).get("cells", []):
+            src = cell_source(cell)
+            hidden, visible = _blocks(src, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+            solution, outside = _blocks(visible, "### BEGIN SOLUTION", "### END SOLUTION")
+            secret += [hidden, solution]
+            public += [outside, _unparsed(outside)]
+            if hidden:
+                secret.append(_unparsed(src.replace("### BEGIN HIDDEN TESTS", "").replace("### END HIDDEN TESTS", "")))
+        for text in secret:
+            self.grams |= self._shingles(text)
+        for text in public:
+            flat = _norm(text)
+            for i in range(len(flat) - self.K + 1):
+                self.grams.discard(flat[i:i + self.K])
+
+    def _shingles(self, text):
+        flat = _norm(text)
+        return {flat[i:i + self.K] for i in range(len(flat) - self.K + 1)}
+
+    def found_in(self, text):
+        flat = _norm(text or "")
+        return any(flat[i:i + self.K] in self.grams for i in range(len(flat) - self.K + 1))
+
+
+def redact(text, secrets):
+    """``text``, unless it quotes hidden-test or solution source."""
+    if text and secrets.found_in(text):
+        return "[message withheld: it quotes grader test or solution code]"
+    return text
+
+
+def read_submission(path):
+    """The submission notebook as a dict, or SubmissionProblem saying why it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise SubmissionProblem("missing notebook")
+    if path.is_symlink():
+        raise SubmissionProblem("invalid notebook (a symbolic link)")
+    size = path.stat().st_size
+    if size == 0:
+        raise SubmissionProblem("invalid notebook (empty file)")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise SubmissionProblem(f"invalid notebook (larger than {MAX_NOTEBOOK_BYTES >> 20} MiB)")
+    try:
+        nb = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise SubmissionProblem("invalid notebook (malformed JSON)") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise SubmissionProblem("invalid notebook (no list of cells)")
+    return nb
+
+
+def build_plan(source_nb, submission_nb):
+    """The cells to run in the sandbox and the test cells to run here (see the module docstring)."""
+    plan = Plan(secrets=Secrets(source_nb))
+    by_id, seen_dupes = {}, set()
+    for cell in (submission_nb or {}).get("cells", []):
+        if not isinstance(cell, dict):
+            continue
+        meta = cell.get("metadata")
+        nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if not isinstance(gid, str):
+            continue
+        if gid in by_id:
+            seen_dupes.add(gid)
+            continue
+        by_id[gid] = cell
+    for index, cell in enumerate(source_nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        gid = notebooks.grade_id(cell) or f"cell {index}"
+        src = cell_source(cell)
+        if notebooks.is_test(cell):
+            doc = ast.get_docstring(ast.parse(src)) if _parses(src) else None
+            summary = (doc or gid).strip().splitlines()[0] if (doc or gid).strip() else gid
+            points = float(notebooks.nbgrader_meta(cell).get("points", 0) or 0)
+            plan.tests.append(TestCell(gid, src, points, summary))
+        elif notebooks.is_solution(cell):
+            theirs = by_id.get(gid)
+            learner_src = None
+            if theirs is None:
+                plan.notes.append(f"Exercise cell '{gid}' was not found in your notebook (deleted, or its "
+                                  "grade_id changed); it was graded as left blank.")
+            elif theirs.get("cell_type") != "code":
+                plan.notes.append(f"Exercise cell '{gid}' is no longer a code cell; it was graded as left blank.")
+            else:
+                try:
+                    learner_src = cell_source(theirs)
+                except SubmissionProblem:
+                    plan.notes.append(f"Exercise cell '{gid}' has unreadable source; graded as left blank.")
+            if gid in seen_dupes:
+                plan.notes.append(f"Exercise cell '{gid}' appears more than once; only the first one was used.")
+            origin = "learner" if learner_src is not None else "stub"
+            plan.setup.append({"label": gid, "source": learner_src if learner_src is not None
+                               else released_stub(src), "origin": origin})
+        elif notebooks.is_slow(cell):
+            continue
+        else:
+            plan.setup.append({"label": gid, "source": src, "origin": "course"})
+    return plan
+
+
+def _parses(src):
+    try:
+        ast.parse(src)
+        return True
+    except SyntaxError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------ free names
+
+
+def free_names(source):
+    """Names the cell reads but never binds anywhere, builtins excluded, in order of appearance."""
+    tree = ast.parse(source)
+    bound, loaded = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                loaded.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+    out = []
+    for name in loaded:
+        if name not in bound and not hasattr(builtins, name) and name not in out:
+            out.append(name)
+    return out
+
+
+def _module_allowed(name):
+    top = name.split(".")[0]
+    return top in TRUSTED_MODULES or (top in sys.stdlib_module_names and top not in UNSAFE_STDLIB)
+
+
+# ---------------------------------------------------------------------------------------------- remote
+
+
+class SandboxGone(Exception):
+    """The learner's process died or timed out; the reason is the row's status."""
+
+
+class LearnerException(Exception):
+    """An exception raised by the learner's code (a non-builtin type, or one we do not re-create)."""
+
+    def __init__(self, type_name, message):
+        super().__init__(message)
+        self.type_name = type_name
+
+
+def _learner_exception(error):
+    name = str(error.get("type", "Exception"))[:100]
+    message = str(error.get("message", ""))[:2000]
+    cls = getattr(builtins, name, None)
+    if error.get("builtin") and isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(message)
+        except Exception:
+            pass
+    return LearnerException(name, message)
+
+
+class Remote:
+    """A learner object that lives in the sandbox: calling it runs the learner's code there."""
+
+    __slots__ = ("_session", "_hid", "_label")
+
+    def __init__(self, session, hid, label):
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_hid", hid)
+        object.__setattr__(self, "_label", label)
+
+    def __call__(self, *args, **kwargs):
+        return self._session.request("call", args=args, kwargs=kwargs, target=self._hid)
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._session.request("getattr", target=self._hid, name=name)
+
+    def __getitem__(self, key):
+        return self._session.request("getitem", target=self._hid, key=key)
+
+    def __len__(self):
+        return self._session.request("len", target=self._hid)
+
+    def __iter__(self):
+        return iter(self._session.request("iter", target=self._hid))
+
+    def __repr__(self):
+        return f"<learner object {self._label}>"
+
+
+def shipped_source(func):
+    """The source of a test-cell function without its decorators, ready to exec in the sandbox."""
+    func = getattr(func, "__tg_shipped__", func)
+    try:
+        src = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError) as exc:
+        raise wire.Unsendable(f"cannot find the source of {getattr(func, '__name__', func)!r}") from exc
+    tree = ast.parse(src)
+    node = tree.body[0]
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise wire.Unsendable("only functions defined with def can be sent to the learner's process")
+    node.decorator_list = []
+    return ast.unparse(node), node.name
+
+
+def _sync(orig, new, depth=0):
+    """Copy the learner's in-place changes to an argument back into the trusted object."""
+    if depth > wire.MAX_DEPTH or new is None:
+        return
+    np = sys.modules.get("numpy")
+    torch = sys.modules.get("torch")
+    tf = sys.modules.get("tensorflow")
+    if np is not None and type(orig) is np.ndarray and type(new) is np.ndarray:
+        if orig.shape == new.shape and orig.flags.writeable:
+            np.copyto(orig, new, casting="unsafe")
+    elif torch is not None and isinstance(orig, torch.Tensor) and isinstance(new, torch.Tensor):
+        with torch.no_grad():
+            if orig.shape == new.shape and orig.dtype == new.dtype:
+                orig.data.copy_(new.data) if orig.is_leaf else orig.copy_(new)
+        if orig.is_leaf:
+            if new.grad is None:
+                orig.grad = None
+            elif orig.grad is not None and orig.grad.shape == new.grad.shape:
+                orig.grad.copy_(new.grad)
+            else:
+                orig.grad = new.grad.clone()
+    elif tf is not None and isinstance(orig, tf.Variable) and isinstance(new, tf.Variable):
+        if orig.shape == new.shape and orig.dtype == new.dtype:
+            orig.assign(new)
+    elif type(orig) is list and type(new) is list:
+        for i, item in enumerate(new[: len(orig)]):
+            if _same_kind(orig[i], item):
+                _sync(orig[i], item, depth + 1)
+            else:
+                orig[i] = item
+        del orig[len(new):]
+        orig.extend(new[len(orig):])
+    elif type(orig) is dict and type(new) is dict:
+        for key in list(orig):
+            if key not in new:
+                del orig[key]
+        for key, item in new.items():
+            if key in orig and _same_kind(orig[key], item):
+                _sync(orig[key], item, depth + 1)
+            else:
+                orig[key] = item
+    elif type(orig) is tuple and type(new) is tuple and len(orig) == len(new):
+        for a, b in zip(orig, new, strict=True):
+            _sync(a, b, depth + 1)
+
+
+def _same_kind(a, b):
+    np = sys.modules.get("numpy")
+    torch = sys.modules.get("torch")
+    if np is not None and type(a) is np.ndarray:
+        return type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
+    if torch is not None and isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape
+    return type(a) in (list, dict, tuple) and type(a) is type(b)
+
+
+class Session:
+    """One sandboxed learner process and the requests the test cells make to it."""
+
+    def __init__(self, sandbox, limits, deadline):
+        self.sandbox = sandbox
+        self.limits = limits
+        self.deadline = deadline
+        self.dead = None  # the reason, once the learner process is gone
+
+    def _fallback(self, obj):
+        if isinstance(obj, Remote):
+            if obj._session is not self:
+                raise wire.Unsendable("a learner object from another submission")
+            return {"$h": obj._hid}
+        shipped = getattr(obj, "__tg_shipped__", None)
+        from_test = isinstance(obj, types.FunctionType) and obj.__code__.co_filename.startswith("<test ")
+        if isinstance(obj, types.FunctionType) and (shipped is not None or from_test):
+            source, name = shipped_source(obj)
+            return {"$fn": {"source": source, "name": name}}
+        module, name = getattr(obj, "__module__", None), getattr(obj, "__name__", None)
+        if isinstance(module, str) and isinstance(name, str) and callable(obj) and _module_allowed(module):
+            try:
+                if getattr(importlib.import_module(module), name) is obj:
+                    return {"$ref": {"module": module, "name": name}}
+            except Exception:
+                pass
+        t = type(obj)
+        raise wire.Unsendable(f"a {t.__module__}.{t.__qualname__} cannot be sent to the learner's process "
+                              "(see docs/AUTHORING.md: what travels)")
+
+    def _hook(self, tag, payload):
+        if tag == "$h" and type(payload) is int:
+            return Remote(self, payload, f"#{payload}")
+        raise wire.WireError(f"{tag} is not accepted from the learner's process")
+
+    def _fail(self, reason):
+        if self.dead is None:
+            self.dead = reason
+            self.sandbox.kill(reason)
+        raise SandboxGone(self.dead)
+
+    def request(self, op, args=None, kwargs=None, raw=False, **fields):
+        """Send one request; returns the decoded value (``raw``: as sent) or raises the learner's exception."""
+        if self.dead:
+            raise SandboxGone(self.dead)
+        message = {"op": op, **{k: v for k, v in fields.items() if k != "key"}}
+        if "key" in fields:
+            message["key"] = wire.encode(fields["key"], self._fallback)
+        if args is not None:
+            message["args"] = wire.encode(list(args), self._fallback)
+            message["kwargs"] = wire.encode(dict(kwargs or {}), self._fallback)
+        now = time.monotonic()
+        if now >= self.deadline:
+            self._fail("timeout")
+        deadline = min(self.deadline, now + self.limits.call_seconds)
+        try:
+            self.sandbox.send(message, deadline)
+            reply = self.sandbox.recv(deadline)
+        except wire.Timeout:
+            self._fail("timeout")
+        except wire.PeerClosed:
+            self._fail(self.sandbox.exit_reason())
+        except wire.WireError as exc:
+            self._fail(f"protocol error ({exc})")
+        if reply.get("ok") is not True:
+            error = reply.get("error")
+            raise _learner_exception(error if isinstance(error, dict) else {})
+        if raw:
+            return reply.get("value")
+        value = wire.decode(reply.get("value"), hook=self._hook)
+        if args is not None:
+            try:
+                back_args = wire.decode(reply.get("args"), hook=self._hook)
+                back_kwargs = wire.decode(reply.get("kwargs"), hook=self._hook)
+            except wire.WireError:
+                back_args = back_kwargs = None
+            if type(back_args) is list and len(back_args) == len(args):
+                for a, b in zip(args, back_args, strict=True):
+                    _sync(a, b)
+            if type(back_kwargs) is dict:
+                for key, a in (kwargs or {}).items():
+                    _sync(a, back_kwargs.get(key))
+        return value
+
+    def run_shipped(self, func, args, kwargs):
+        """``gradlab.grading._remote_runner``: run an @in_learner_process function in the sandbox."""
+        source, name = shipped_source(func)
+        return self.request("run", args=args, kwargs=kwargs, source=source, name=name)
+
+    def describe(self, names):
+        value = self.request("describe", raw=True, names=list(names))
+        if type(value) is not dict:
+            raise SandboxGone("protocol error (describe)")
+        return value
+
+
+# ----------------------------------------------------------------------------------------------- setup
+
+
+def start_learner(plan, files, limits, uid, deadline, mode=None):
+    """Start the sandbox and run the setup cells; a cell that hangs or kills it is skipped on a restart.
+
+    Returns (sandbox or None, cell results, output, incidents).
+    """
+    skipped = {}
+    incidents = []
+    output = {"stdout": "", "stderr": ""}
+    for _attempt in range(MAX_RESTARTS + 1):
+        cells = [
+            {"label": c["label"], "source": f"raise RuntimeError({skipped[i]!r})" if i in skipped else c["source"]}
+            for i, c in enumerate(plan.setup)
+        ]
+        sandbox = Sandbox(files, limits=limits, uid=uid, mode=mode)
+        try:
+            sandbox.start()
+        except SandboxError as exc:
+            return None, [], output, [str(exc)]
+        current, cell_deadline = None, deadline
+        try:
+            sandbox.send({"op": "setup", "cells": cells}, min(deadline, time.monotonic() + 30))
+            while True:
+                msg = sandbox.recv(min(deadline, cell_deadline))
+                if msg.get("op") == "cell" and type(msg.get("index")) is int:
+                    current = msg["index"]
+                    cell_deadline = time.monotonic() + limits.cell_seconds
+                elif msg.get("op") == "ready":
+                    output = sandbox.cut_output()
+                    results = msg.get("cells") if isinstance(msg.get("cells"), list) else []
+                    return sandbox, results, output, incidents
+        except wire.Timeout:
+            reason = "timeout"
+            sandbox.kill(reason)
+        except wire.WireError:
+            reason = sandbox.exit_reason()
+        output = sandbox.output()
+        sandbox.close()
+        incidents.append(reason)
+        if current is None or current in skipped or time.monotonic() >= deadline:
+            return None, [], output, incidents
+        label = plan.setup[current]["label"]
+        skipped[current] = (f"skipped by the grader: on a first run this cell ended the learner process "
+                            f"({reason})")
+        plan.notes.append(f"Cell '{label}' ended your notebook's process ({reason}); it was skipped and "
+                          "the notebook run again without it.")
+    return None, [], output, incidents
+
+
+# ----------------------------------------------------------------------------------------------- tests
+
+
+@contextlib.contextmanager
+def _alarm(seconds):
+    """Raise TimeoutError in the main thread after ``seconds`` (a guard on trusted test code)."""
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+
+    def _raise(*_):
+        raise TimeoutError(f"test took longer than {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _bindings(session, description, names):
+    ns = {}
+    for name in names:
+        info = description.get(name)
+        if not isinstance(info, dict):
+            continue
+        kind = info.get("kind")
+        if kind in ("callable", "other") and type(info.get("handle")) is int:
+            ns[name] = Remote(session, info["handle"], name)
+        elif kind == "module" and isinstance(info.get("name"), str) and _module_allowed(info["name"]):
+            try:
+                ns[name] = importlib.import_module(info["name"])
+            except Exception:
+                pass
+        elif kind == "value":
+            try:
+                ns[name] = wire.decode(info.get("value"), hook=session._hook)
+            except wire.WireError:
+                pass
+    return ns
+
+
+def run_test(test, session, description, timeout):
+    """Execute one test cell here; returns (passed, error_type, message)."""
+    filename = f"<test {test.grade_id}>"
+    linecache.cache[filename] = (len(test.source), None, test.source.splitlines(True), filename)
+    ns = {"__builtins__": builtins, "__name__": "__tg_test__"}
+    try:
+        code = compile(test.source, filename, "exec")
+    except SyntaxError:
+        return False, "GraderError", "this test cell is not plain Python"
+    names = free_names(test.source)
+    ns.update(_bindings(session, description, names))
+    import gradlab.grading as grading
+
+    previous = grading._remote_runner
+    grading._remote_runner = session.run_shipped
+    sink = io.StringIO()
+    try:
+        with (_alarm(timeout), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink),
+              warnings.catch_warnings()):
+            warnings.simplefilter("ignore")
+            exec(code, ns)
+        return True, None, None
+    except SandboxGone as exc:
+        return False, "SandboxGone", str(exc)
+    except LearnerException as exc:
+        return False, exc.type_name, str(exc)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of a test cell fails it
+        return False, type(exc).__name__, str(exc)
+    finally:
+        grading._remote_runner = previous
+        sink.close()
+
+
+def _result(plan, *, status, tests, cells=(), output=None, notes=(), protections=(), not_enforced=(),
+            elapsed=0.0, cpu=0.0):
+    score = sum(t["score"] for t in tests)
+    return {
+        "score": round(score, 6),
+        "max_score": round(plan.max_score, 6),
+        "status": status,
+        "tests": tests,
+        "cells": list(cells),
+        "notes": list(plan.notes) + list(notes),
+        "output": output or {"stdout": "", "stderr": ""},
+        "protections": list(protections),
+        "not_enforced": list(not_enforced),
+        "elapsed_s": round(elapsed, 3),
+        "sandbox_cpu_s": round(cpu, 3),
+    }
+
+
+def _failed_tests(plan, reason):
+    return [{"grade_id": t.grade_id, "summary": t.summary, "points": t.points, "score": 0.0, "passed": False,
+             "error_type": None, "message": reason} for t in plan.tests]
+
+
+def _clip(text, n=MESSAGE_CHARS):
+    text = text or ""
+    return text if len(text) <= n else text[:n] + " [...]"
+
+
+def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mode=None):
+    """Grade one notebook against the source notebook at ``source_path``; returns the result dict.
+
+    ``files`` is the folder copied into the sandbox as the learner's working directory (default: the
+    notebook's folder). Never raises for anything a submission can do.
+    """
+    limits = limits or Limits()
+    t0 = time.monotonic()
+    source_nb = notebooks.read(source_path)
+    try:
+        submission = read_submission(submission_path)
+    except SubmissionProblem as exc:
+        plan = build_plan(source_nb, None)
+        return _result(plan, status=str(exc), tests=_failed_tests(plan, "not graded: " + str(exc)),
+                       elapsed=time.monotonic() - t0)
+    plan = build_plan(source_nb, submission)
+    files = Path(files) if files is not None else Path(submission_path).parent
+    deadline = t0 + limits.wall_seconds
+    sandbox, cells, output, incidents = start_learner(plan, files, limits, uid, deadline, mode)
+    status = incidents[0] if incidents else "graded"
+    for cell in cells:
+        err = cell.get("error") if isinstance(cell, dict) else None
+        if isinstance(err, dict) and err.get("type") == "MemoryError" and status == "graded":
+            status = "memory limit"
+    probe = Sandbox(limits=limits, uid=uid, mode=mode)
+    protections, not_enforced = probe.protections, probe.not_enforced
+    if sandbox is None:
+        reason = status if status != "graded" else "sandbox failed to start"
+        return _result(plan, status=reason, tests=_failed_tests(plan, f"not run: {reason}"), cells=cells,
+                       output=_redact_output(output, plan), protections=protections,
+                       not_enforced=not_enforced, elapsed=time.monotonic() - t0)
+    session = Session(sandbox, limits, deadline)
+    tests = []
+    try:
+        names = sorted({n for t in plan.tests if _parses(t.source) for n in free_names(t.source)})
+        try:
+            description = session.describe(names) if names else {}
+        except (SandboxGone, Exception) as exc:
+            description = {}
+            if not session.dead:
+                session.dead = f"protocol error ({type(exc).__name__})"
+        for test in plan.tests:
+            if session.dead:
+                passed, etype, message = False, "SandboxGone", session.dead
+            else:
+                passed, etype, message = run_test(test, session, description,
+                                                  max(1.0, deadline - time.monotonic()))
+            if etype == "SandboxGone":
+                message = f"not run: the learner process ended ({message})"
+                etype = None
+            tests.append({"grade_id": test.grade_id, "summary": test.summary, "points": test.points,
+                          "score": test.points if passed else 0.0, "passed": passed, "error_type": etype,
+                          "message": _clip(redact(message, plan.secrets))})
+        if session.dead and status == "graded":
+            status = session.dead
+    finally:
+        sandbox.close()
+    cells = [_clean_cell(c, plan) for c in cells if isinstance(c, dict)]
+    return _result(plan, status=status, tests=tests, cells=cells, output=_redact_output(output, plan),
+                   protections=protections, not_enforced=not_enforced, elapsed=time.monotonic() - t0,
+                   cpu=sandbox.cpu_seconds)
+
+
+def _clean_cell(cell, plan):
+    out = {"label": _clip(str(cell.get("label", "")), 100), "ok": bool(cell.get("ok"))}
+    err = cell.get("error")
+    if isinstance(err, dict):
+        out["error_type"] = _clip(str(err.get("type", "")), 100)
+        out["message"] = _clip(redact(str(err.get("message", "")), plan.secrets))
+    return out
+
+
+def _redact_output(output, plan):
+    """Learner output with every line that quotes hidden-test or solution source withheld."""
+    out = {}
+    for name, text in (output or {}).items():
+        out[name] = "\n".join("[line withheld: it quotes grader test or solution code]"
+                              if plan.secrets.found_in(line) else line for line in str(text).split("\n"))
+    return out
