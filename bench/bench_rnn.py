@@ -1,0 +1,155 @@
+"""gradlab's NumPy RNN forward + backward against torch.nn.RNN and against a per-sample loop.
+
+For each size (N, T, D, H) and dtype (float32, float64):
+
+* ``rnn fwd+bwd``: ``gradlab.rnn.rnn_forward`` + ``rnn_backward`` of the upstream gradient ``dh``,
+  against ``torch.nn.RNN(nonlinearity='tanh', batch_first=True)`` holding the same weights, forward and
+  backward of ``sum(h * dh)`` (which gives torch the same ``dh``), with the same inputs, dtype and
+  thread count. Budget (design: "no slower than torch"; the issue: at most 0.8x torch's time).
+* ``rnn GFLOP/s``: the useful floating-point work, 6 N T H (D + H) flops (forward: input projections
+  and recurrence; backward: recurrence, dx, dWx, dWh), per second of the NumPy run, next to the best
+  ``np.matmul`` rate on 1024 x 1024 matrices of the same dtype: the fraction of the machine's
+  matrix-multiply peak the RNN reaches.
+* ``rnn vs per-sample loop``: the batched RNN against a loop over the N samples, each running the
+  per-step forward and backward on vectors in the style of Karpathy's min-char-rnn: what vectorising
+  over the batch buys.
+
+Before timing, the NumPy results are checked against torch's (same h, dx, dh0, dWx, dWh, db).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.common import interleaved, matmul_peak_gflops, median, row, same_threads
+
+SIZES = [(32, 50, 64, 64), (64, 100, 128, 128), (64, 200, 256, 256)]  # (N, T, D, H)
+QUICK_SIZES = [(4, 6, 3, 8)]
+DTYPES = (np.float32, np.float64)
+BUDGET_RATIO = 0.8
+
+
+def make_problem(N, T, D, H, dtype, seed=0):
+    """Inputs x (N, T, D), h0, Wx, Wh (spectral radius about 0.9), b and upstream dh, of ``dtype``."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((N, T, D))
+    h0 = 0.1 * rng.standard_normal((N, H))
+    Wx = rng.standard_normal((D, H)) / np.sqrt(D)
+    Wh = 0.9 * rng.standard_normal((H, H)) / np.sqrt(H)
+    b = 0.1 * rng.standard_normal(H)
+    dh = rng.standard_normal((N, T, H))
+    return [a.astype(dtype) for a in (x, h0, Wx, Wh, b, dh)]
+
+
+def numpy_step(x, h0, Wx, Wh, b, dh):
+    """A callable running gradlab's forward + backward; returns (h, dx, dh0, dWx, dWh, db)."""
+    from gradlab.rnn import rnn_backward, rnn_forward
+
+    def run():
+        h, cache = rnn_forward(x, h0, Wx, Wh, b)
+        return (h, *rnn_backward(dh, cache))
+
+    return run
+
+
+def torch_step(x, h0, Wx, Wh, b, dh):
+    """A callable running torch.nn.RNN forward + backward of sum(h * dh) with the same weights."""
+    import torch
+
+    N, T, D = x.shape
+    H = Wh.shape[0]
+    layer = torch.nn.RNN(D, H, nonlinearity="tanh", batch_first=True)
+    layer = layer.to(torch.float64 if x.dtype == np.float64 else torch.float32)
+    with torch.no_grad():
+        layer.weight_ih_l0.copy_(torch.from_numpy(Wx.T.copy()))
+        layer.weight_hh_l0.copy_(torch.from_numpy(Wh.T.copy()))
+        layer.bias_ih_l0.copy_(torch.from_numpy(b))
+        layer.bias_hh_l0.zero_()
+    xt = torch.from_numpy(x).requires_grad_(True)
+    h0t = torch.from_numpy(h0).unsqueeze(0).requires_grad_(True)
+    dht = torch.from_numpy(dh)
+
+    def run():
+        for t in (xt, h0t, *layer.parameters()):
+            t.grad = None
+        h, _ = layer(xt, h0t)
+        (h * dht).sum().backward()
+        return (h.detach(), xt.grad, h0t.grad[0], layer.weight_ih_l0.grad.T, layer.weight_hh_l0.grad.T,
+                layer.bias_ih_l0.grad)
+
+    return run
+
+
+def per_sample_step(x, h0, Wx, Wh, b, dh):
+    """A callable looping over samples, min-char-rnn style: vector steps forward, then BPTT per sample."""
+
+    def run():
+        N, T, _ = x.shape
+        dWx, dWh, db = np.zeros_like(Wx), np.zeros_like(Wh), np.zeros_like(b)
+        dx = np.empty_like(x)
+        WhT, WxT = Wh.T, Wx.T
+        for n in range(N):
+            hs = [h0[n]]
+            for t in range(T):
+                hs.append(np.tanh(x[n, t] @ Wx + hs[-1] @ Wh + b))
+            dnext = np.zeros_like(b)
+            for t in range(T - 1, -1, -1):
+                da = (dh[n, t] + dnext) * (1.0 - hs[t + 1] * hs[t + 1])
+                dWx += np.outer(x[n, t], da)
+                dWh += np.outer(hs[t], da)
+                db += da
+                dx[n, t] = da @ WxT
+                dnext = da @ WhT
+        return dx, dWx, dWh, db
+
+    return run
+
+
+def check_against_torch(np_out, torch_out, dtype):
+    """Raise AssertionError unless the NumPy and torch results (h and the five gradients) agree."""
+    rtol = 2e-3 if dtype == np.float32 else 1e-9
+    names = ("h", "dx", "dh0", "dWx", "dWh", "db")
+    for name, got, want in zip(names, np_out, torch_out, strict=True):
+        want = want.detach().numpy()
+        scale = max(float(np.max(np.abs(want))), 1e-30)
+        err = float(np.max(np.abs(got - want))) / scale
+        assert got.dtype == want.dtype, f"{name}: dtype {got.dtype} != torch's {want.dtype}"
+        assert err < rtol, f"{name}: NumPy and torch differ (max error {err:.2e} of the largest entry)"
+
+
+def useful_flops(N, T, D, H):
+    """Flops of one forward + backward: 6 N T H (D + H) (six products of the two kinds, see module doc)."""
+    return 6.0 * N * T * H * (D + H)
+
+
+def run(quick=False):
+    """Rows for every size and dtype: torch ratio, GFLOP/s against the matmul peak, per-sample ratio."""
+    sizes = QUICK_SIZES if quick else SIZES
+    repeats = 3 if quick else 9
+    loop_repeats = 1 if quick else 3
+    rows = []
+    with same_threads() as threads:
+        peaks = {dt: matmul_peak_gflops(dt, n=128 if quick else 1024, repeats=2 if quick else 10) for dt in DTYPES}
+        for dt in DTYPES:
+            tag = np.dtype(dt).name
+            for N, T, D, H in sizes:
+                shape = f"N={N} T={T} D={D} H={H}"
+                problem = make_problem(N, T, D, H, dt)
+                fns = {"numpy": numpy_step(*problem), "torch": torch_step(*problem)}
+                check_against_torch(fns["numpy"](), fns["torch"](), dt)
+                times = interleaved(fns, repeats)
+                t_np, t_torch = median(times["numpy"]), median(times["torch"])
+                ratio = t_np / t_torch
+                rows.append(row(f"rnn fwd+bwd {tag} {shape}", t_np * 1e3, "ms",
+                                peer=f"torch.nn.RNN {t_torch * 1e3:.4g} ms ({threads} threads each)",
+                                ratio=ratio, budget=f"<= {BUDGET_RATIO}x torch", ok=ratio <= BUDGET_RATIO))
+                gflops = useful_flops(N, T, D, H) / min(times["numpy"]) / 1e9
+                peaks[dt] = max(peaks[dt], matmul_peak_gflops(dt, n=128 if quick else 1024, repeats=2))
+                rows.append(row(f"rnn GFLOP/s {tag} {shape}", gflops, "GFLOP/s",
+                                peer=f"np.matmul peak {peaks[dt]:.4g} GFLOP/s", ratio=gflops / peaks[dt]))
+                loop = {"batched": fns["numpy"], "per-sample": per_sample_step(*problem)}
+                times = interleaved(loop, loop_repeats, warmup=0)
+                t_b, t_loop = median(times["batched"]), median(times["per-sample"])
+                rows.append(row(f"rnn vs per-sample loop {tag} {shape}", t_b * 1e3, "ms",
+                                peer=f"per-sample loop {t_loop * 1e3:.4g} ms", ratio=t_b / t_loop))
+    return rows
