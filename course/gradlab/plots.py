@@ -34,8 +34,9 @@ def plot_loss_curve(ax, losses, *, test_steps=None, test_losses=None, baseline=N
     """Draw a loss curve (one value per step) on ``ax``; returns ``ax``.
 
     ``test_steps``/``test_losses`` add a held-out curve; ``baseline`` a dashed horizontal line (the
-    loss of predicting the mean, say). Non-finite losses are left out of the drawing, not hidden: the
-    curve simply stops where training diverged.
+    loss of predicting the mean, say). Non-finite losses are left out of the drawing: the curve simply
+    stops where training diverged. On the log scale the view is limited to [1e-150, 1e150] (beyond that
+    matplotlib's tick computation overflows); larger losses leave the top of the plot.
     """
     losses = np.asarray(losses, dtype=float)
     if losses.ndim != 1 or losses.size == 0:
@@ -50,6 +51,12 @@ def plot_loss_curve(ax, losses, *, test_steps=None, test_losses=None, baseline=N
     if baseline is not None:
         ax.axhline(baseline, ls="--", color="tab:red", lw=1.2, label=f"predict the mean: {baseline:.3g}")
     if log:
+        shown = losses[finite & (losses > 0)]
+        if test_losses is not None:
+            t = np.asarray(test_losses, dtype=float)
+            shown = np.concatenate([shown, t[np.isfinite(t) & (t > 0)]])
+        if shown.size:  # explicit limits, set first: autoscaling a diverging run's 1e300 losses overflows
+            ax.set_ylim(max(shown.min(), 1e-150) / 2, min(shown.max(), 1e150) * 2)
         ax.set_yscale("log")
     ax.set_xlabel("SGD step (mini-batches seen)")
     ax.set_ylabel(ylabel)
