@@ -11,6 +11,9 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("release", help="regenerate course/ from solutions/")
     sub.add_parser("check-release", help="fail if course/ differs from a fresh release")
+    from .grade import add_arguments
+
+    add_arguments(sub.add_parser("grade", help="grade a class: sandboxed, parallel, resumable"))
     args, rest = parser.parse_known_args(argv)
 
     if args.command == "release":
@@ -26,6 +29,12 @@ def main(argv=None):
         for d in diffs:
             print(f"out of sync: course/{d}  (run `make release`)")
         return 1 if diffs else 0
+    if args.command == "grade":
+        if rest:
+            parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        from .grade import main as grade_main
+
+        return grade_main(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -1,0 +1,355 @@
+"""Adversarial submissions of the fixture assignment, each with the outcome the grader must give.
+
+``CASES[name] = (build, expect)``: ``build()`` returns the submitted notebook (a dict, or raw text for
+broken files); ``expect(result, ctx)`` asserts on the result JSON the grader wrote (``ctx`` holds
+the paths of the run). The fixture has 8 points: double 1, clip_norm 2, mean_value 1,
+scale_in_place 1, numerical_derivative 1, RunningMax 1 + 1.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from grader_fixture import MAX_SCORE, SOURCE_NB, blank_nb, cell, solution_nb, with_cell
+
+WRONG_DOUBLE = "def double(x):\n    return x\n"
+LEAK_TOKENS = ("TG-HIDDEN-TOKEN-7f3a", "TG-HIDDEN-SHIPPED-9c1e")
+
+
+def _score(result, grade_id):
+    return next(t["score"] for t in result["tests"] if t["grade_id"] == grade_id)
+
+
+def full_marks(result, ctx):
+    assert result["score"] == MAX_SCORE == result["max_score"], result["tests"]
+
+
+def loses_only(*grade_ids):
+    def check(result, ctx):
+        for t in result["tests"]:
+            if t["grade_id"] in grade_ids:
+                assert not t["passed"], f"{t['grade_id']} should fail: {t}"
+            else:
+                assert t["passed"], f"{t['grade_id']} should pass: {t}"
+    return check
+
+
+def both(*checks):
+    def check(result, ctx):
+        for c in checks:
+            c(result, ctx)
+    return check
+
+
+def status_is(prefix):
+    def check(result, ctx):
+        assert result["status"].startswith(prefix), result["status"]
+    return check
+
+
+def zero(result, ctx):
+    assert result["score"] == 0 and result["max_score"] == MAX_SCORE, result
+
+
+# -- cheating ---------------------------------------------------------------------------------------
+
+ALLCLOSE_PATCH = """
+import numpy as np
+np.allclose = lambda *args, **kwargs: True
+np.array_equal = lambda *args, **kwargs: True
+np.testing.assert_allclose = lambda *args, **kwargs: None
+def double(x):
+    return x
+"""
+
+ALWAYS_EQUAL_FLOAT = """
+class Always(float):
+    def __eq__(self, other):
+        return True
+    def __ne__(self, other):
+        return False
+    __hash__ = float.__hash__
+
+class Anything:
+    def __eq__(self, other):
+        return True
+
+def mean_value(xs):
+    return Always(0.0)
+"""
+
+ANYTHING_EQUAL = """
+class Anything:
+    def __eq__(self, other):
+        return True
+    def __len__(self):
+        return 4
+def mean_value(xs):
+    return Anything()
+"""
+
+INPUT_TRANSFORMER = """
+def _neuter(lines):
+    return [line.replace("assert ", "pass  # ") for line in lines]
+get_ipython().input_transformers_cleanup.append(_neuter)
+get_ipython().input_transformers_post.append(_neuter)
+def double(x):
+    return x
+"""
+
+AST_TRANSFORMER = """
+import ast
+class _NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+    def visit_Module(self, node):
+        self.generic_visit(node)
+        handler = ast.ExceptHandler(type=ast.Name("BaseException", ast.Load()), name=None, body=[ast.Pass()])
+        node.body = [ast.Try(body=node.body or [ast.Pass()], handlers=[handler], orelse=[], finalbody=[])]
+        return ast.fix_missing_locations(node)
+get_ipython().ast_transformers.append(_NoAsserts())
+def double(x):
+    return x
+"""
+
+
+def _reader(ctx_paths):
+    return f"""
+import json, os
+found = {{}}
+for path in {ctx_paths!r}:
+    try:
+        if os.path.isdir(path):
+            found[path] = sorted(os.listdir(path))
+        else:
+            with open(path, "rb") as f:
+                found[path] = f.read(200).decode("latin-1")
+    except Exception as exc:
+        found[path] = "DENIED " + type(exc).__name__
+print("READ-ATTEMPT", json.dumps(found))
+try:
+    nb = json.load(open({str(SOURCE_NB)!r}))
+    for c in nb["cells"]:
+        if c.get("metadata", {{}}).get("nbgrader", {{}}).get("solution"):
+            exec("".join(c["source"]).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""))
+except Exception as exc:
+    print("could not steal the solutions:", type(exc).__name__)
+"""
+
+
+def read_secrets_nb(ctx_paths):
+    nb = blank_nb()
+    cell(nb, "double")["source"] = _reader(ctx_paths)
+    return nb
+
+
+def no_secrets_read(result, ctx):
+    assert result["score"] == 0, "the stolen solutions earned points"
+    out = result["output"]["stdout"]
+    assert "READ-ATTEMPT" in out, out[:2000]
+    found = json.loads(out.split("READ-ATTEMPT", 1)[1].strip().splitlines()[0])
+    for path, what in found.items():
+        assert isinstance(what, str) and what.startswith("DENIED"), f"sandbox could read {path}: {what!r}"
+
+
+def _writer(ctx_paths):
+    return f"""
+import os
+for path in {ctx_paths!r}:
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write("learner,assignment,score,max_score,status\\nmallory,00_fixture,1000,8,graded\\n")
+        print("WROTE", path)
+    except Exception as exc:
+        print("DENIED", path, type(exc).__name__)
+def double(x):
+    return x
+"""
+
+
+def writes_nothing(result, ctx):
+    assert all(row["learner"] != "mallory" for row in ctx["rows"]), "a forged row reached grades.csv"
+    assert SOURCE_NB.read_bytes() == ctx["source_bytes"], "the source notebook was modified"
+    assert not list(ctx["out"].rglob("mallory*")), "a forged result file appeared"
+    loses_only("double_values")(result, ctx)
+
+
+# -- crashes and resource abuse ---------------------------------------------------------------------
+
+OS_EXIT = "import os\nos._exit(3)\n"
+EXIT_IN_CALL = "import os\ndef double(x):\n    os._exit(4)\n"
+INFINITE_LOOP = """
+import signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+while True:
+    pass
+"""
+MEMORY_BOMB = """
+hog = []
+while True:
+    hog.append(bytearray(256 << 20))
+"""
+BIG_PRINT = 'print("x" * 20_000_000)\n'
+NETWORK = """
+import socket
+for host, port in (("1.1.1.1", 80), ("127.0.0.1", 22), ("pypi.org", 443)):
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        print("CONNECTED", host)
+    except Exception as exc:
+        print("BLOCKED", host, type(exc).__name__)
+"""
+LEGIT_STDERR = """
+import sys
+import warnings
+from tqdm import tqdm
+warnings.warn("a harmless warning from the learner's own cell")
+for _ in tqdm(range(50)):
+    pass
+print("progress on stderr", file=sys.stderr)
+"""
+LEAK = """
+import __main__
+import os
+import sys
+captured = []
+_orig_compile = __main__._compile
+def _spy(source, *args, **kwargs):
+    captured.append(source)
+    sys.__stdout__.write(source)
+    return _orig_compile(source, *args, **kwargs)
+__main__._compile = _spy
+_saved_stdout = os.dup(1)
+
+class RunningMax:
+    def __init__(self):
+        self.best = None
+    def update(self, value):
+        text = "\\n".join(captured)
+        os.write(_saved_stdout, text.encode())
+        print(text)
+        print(text, file=sys.stderr)
+        with open("leak.txt", "w") as f:
+            f.write(text)
+        if captured:
+            raise ValueError(text)
+        return text
+"""
+
+
+def _prepend(grade_id, extra):
+    src = cell(solution_nb(), grade_id)["source"]
+    src = "".join(src) if isinstance(src, list) else src
+    return with_cell(grade_id, extra + "\n" + src)
+
+
+def _duplicated():
+    nb = solution_nb()
+    dup = copy.deepcopy(cell(nb, "double"))
+    dup["source"] = WRONG_DOUBLE
+    dup["id"] = "double-copy"
+    tests = [copy.deepcopy(c) for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    for i, t in enumerate(tests):
+        t["id"] = f"dup-{i}"
+        t["source"] = "pass"
+    nb["cells"] += [dup] + tests
+    return nb
+
+
+def _deleted_tests():
+    nb = solution_nb()
+    nb["cells"] = [c for c in nb["cells"] if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    return nb
+
+
+def _renamed():
+    nb = solution_nb()
+    cell(nb, "double")["metadata"]["nbgrader"]["grade_id"] = "double_renamed"
+    for c in nb["cells"]:  # and rename every test cell, with its points raised
+        meta = c.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            meta["grade_id"] += "_x"
+            meta["points"] = 100
+    return nb
+
+
+def _retyped():
+    nb = solution_nb()
+    cell(nb, "double")["cell_type"] = "markdown"
+    cell(nb, "double").pop("outputs", None)
+    cell(nb, "double").pop("execution_count", None)
+    return nb
+
+
+def _kernelspec():
+    nb = solution_nb()
+    nb["metadata"]["kernelspec"] = {"name": "bash", "display_name": "Bash", "language": "bash"}
+    nb["metadata"]["language_info"] = {"name": "bash"}
+    return nb
+
+
+def _slow_tags():
+    nb = solution_nb()
+    for c in nb["cells"]:
+        tags = c.setdefault("metadata", {}).setdefault("tags", [])
+        if "slow" in tags:
+            tags.remove("slow")
+        elif c.get("cell_type") == "code":
+            tags.append("slow")
+    return nb
+
+
+def feedback_has_no_leak(result, ctx):
+    text = json.dumps(result)
+    for token in LEAK_TOKENS:
+        assert token not in text, f"{token} leaked into the result"
+
+
+def small_output(result, ctx):
+    assert len(result["output"]["stdout"]) < 200_000
+
+
+def network_blocked(result, ctx):
+    out = result["output"]["stdout"]
+    assert "CONNECTED" not in out and out.count("BLOCKED") == 3, out[:2000]
+
+
+def note_mentions(word):
+    def check(result, ctx):
+        assert any(word in n for n in result["notes"]), result["notes"]
+    return check
+
+
+CASES = {
+    "honest": (solution_nb, full_marks),
+    "untouched_release": (blank_nb, zero),
+    "allclose_patched": (lambda: with_cell("double", ALLCLOSE_PATCH), loses_only("double_values")),
+    "always_equal_float": (lambda: with_cell("mean_value", ALWAYS_EQUAL_FLOAT), loses_only("mean_value_correct")),
+    "anything_equal_object": (lambda: with_cell("mean_value", ANYTHING_EQUAL), loses_only("mean_value_correct")),
+    "input_transformer": (lambda: with_cell("double", INPUT_TRANSFORMER), loses_only("double_values")),
+    "ast_transformer": (lambda: with_cell("double", AST_TRANSFORMER), loses_only("double_values")),
+    "read_solutions_and_gradebook": (None, no_secrets_read),  # built by the test (needs run paths)
+    "write_gradebook_and_grades": (None, writes_nothing),
+    "os_exit_in_cell": (lambda: with_cell("double", OS_EXIT),
+                        both(loses_only("double_values"), status_is("kernel died (exit code 3)"))),
+    "os_exit_in_call": (lambda: with_cell("double", EXIT_IN_CALL), status_is("kernel died (exit code 4)")),
+    "infinite_loop_ignoring_sigint": (lambda: with_cell("mean_value", INFINITE_LOOP),
+                                      both(loses_only("mean_value_correct"), status_is("timeout"))),
+    "memory_bomb": (lambda: with_cell("scale_in_place", MEMORY_BOMB), status_is("memory limit")),
+    "print_20MB_line": (lambda: _prepend("double", BIG_PRINT), both(full_marks, small_output)),
+    "network_connection": (lambda: _prepend("double", NETWORK), both(full_marks, network_blocked)),
+    "duplicated_cells": (_duplicated, both(full_marks, note_mentions("more than once"))),
+    "deleted_test_cells": (_deleted_tests, full_marks),
+    "renamed_cells": (_renamed, both(loses_only("double_values"), note_mentions("not found"))),
+    "cell_type_changed": (_retyped, both(loses_only("double_values"), note_mentions("no longer a code cell"))),
+    "kernelspec_changed": (_kernelspec, full_marks),
+    "slow_tags_tampered": (_slow_tags, full_marks),
+    "malformed_json": (lambda: '{"cells": [', both(zero, status_is("invalid notebook (malformed JSON)"))),
+    "empty_file": (lambda: "", both(zero, status_is("invalid notebook (empty file)"))),
+    "legit_stderr_warnings_tqdm": (lambda: _prepend("double", LEGIT_STDERR), full_marks),
+    "leak_hidden_tests": (lambda: with_cell("RunningMax", LEAK), feedback_has_no_leak),
+}
