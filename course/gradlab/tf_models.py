@@ -1,0 +1,266 @@
+"""TensorFlow and Keras helpers for notebook 06: the seed's data and models, gradient-norm logging.
+
+Importing this module imports TensorFlow *quietly*: it sets ``TF_CPP_MIN_LOG_LEVEL=3`` (no C++ log lines)
+and ``TF_ENABLE_ONEDNN_OPTS=0`` (no oneDNN banner, which TensorFlow prints before its log level is read)
+unless they are already set, and silences TensorFlow's Python logger. Anything written to stderr in a
+graded cell scores 0 under nbgrader, so a notebook must import TensorFlow this way (or set the same two
+variables itself before ``import tensorflow``).
+
+What is here (none of it answers an exercise of notebook 06):
+
+* ``regression_data`` / ``make_regressor``: the seed's regression experiment (``make_regression`` with
+  ``n_samples=10000, n_features=30, random_state=65``, an 80/20 split, Dense(35, relu) -> Dense(1));
+* ``digits_data`` / ``make_digits_classifier``: the seed's Keras image classifier, on scikit-learn's
+  bundled 8x8 digits instead of MNIST (no download);
+* ``GradNormSequential``: a ``keras.Sequential`` whose ``train_step`` also reports the global norm of the
+  raw gradients (before the optimizer clips them), computed in float64 so that it stays finite where the
+  float32 sum of squares overflows;
+* ``GradNormTensorBoard``: a callback that writes that norm and the step's loss to TensorBoard with
+  ``tf.summary`` at every training step;
+* ``read_scalars``: reads a scalar back from TensorBoard event files (for tests and plots).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import logging  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.get_logger().setLevel(logging.ERROR)
+logging.getLogger("absl").setLevel(logging.ERROR)
+
+#: The largest float32 whose square is still finite (about 1.84e19). A gradient entry beyond it makes
+#: Adam's second moment (which squares it) and any float32 norm (a sum of squares) overflow to inf.
+FLOAT32_SQRT_MAX = float(np.sqrt(np.finfo(np.float32).max))
+
+N_SAMPLES, N_FEATURES, DATA_SEED = 10000, 30, 65
+
+
+def regression_data(scale=1.0, *, test_size=0.2, seed=0):
+    """The seed's regression data: ``(X_train, X_test, y_train, y_test)`` as float32, y of shape (N, 1).
+
+    ``make_regression(n_samples=10000, n_features=30, random_state=65)``, multiplied by ``scale`` (both X
+    and y, so the relation between them stays exactly linear), then split 80/20 with
+    ``train_test_split(..., test_size=0.2, random_state=seed)``.
+    """
+    from sklearn.datasets import make_regression
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_regression(n_samples=N_SAMPLES, n_features=N_FEATURES, random_state=DATA_SEED)
+    X, y = X * scale, (y * scale).reshape(-1, 1)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=seed)
+    return tuple(a.astype(np.float32) for a in (X_train, X_test, y_train, y_test))
+
+
+def _seed_layers(seed, layers):
+    keras.utils.set_random_seed(seed)
+    return layers()
+
+
+def make_regressor(seed=0, *, model_class=None):
+    """The seed's MLP: Dense(35, relu) -> Dense(1, linear) on 30 inputs, initialised from ``seed``.
+
+    ``model_class`` (default ``keras.Sequential``) may be ``GradNormSequential`` to log gradient norms;
+    the layers and initial weights are the same either way.
+    """
+    model_class = model_class or keras.Sequential
+    return _seed_layers(seed, lambda: model_class([
+        keras.Input(shape=(N_FEATURES,)),
+        keras.layers.Dense(35, activation="relu"),
+        keras.layers.Dense(1, activation="linear"),
+    ]))
+
+
+def digits_data(*, test_size=0.25, seed=0):
+    """scikit-learn's 8x8 digits as images scaled to [0, 1]: ``(X_train, X_test, y_train, y_test)``.
+
+    X has shape (N, 8, 8) and dtype float32 (pixel values 0..16 divided by 16, as the seed divides MNIST
+    by 255); y holds integer labels 0..9. The split is stratified and fixed by ``seed``.
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    X = (digits.images / 16.0).astype(np.float32)
+    y = digits.target.astype(np.int64)
+    return tuple(train_test_split(X, y, test_size=test_size, random_state=seed, stratify=y))
+
+
+def make_digits_classifier(seed=0):
+    """The seed's classifier for 8x8 images: Flatten -> Dense(128, relu) -> Dense(10) logits."""
+    return _seed_layers(seed, lambda: keras.Sequential([
+        keras.Input(shape=(8, 8)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.Dense(10),
+    ]))
+
+
+def float64_global_norm(grads):
+    """sqrt of the sum of squares of every entry of every non-None tensor, computed in float64."""
+    squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float64))) for g in grads if g is not None]
+    return tf.sqrt(tf.add_n(squares))
+
+
+class GradNormSequential(keras.Sequential):
+    """A ``keras.Sequential`` whose training step also returns ``grad_norm`` and ``step_loss``.
+
+    ``grad_norm`` is the global norm of the raw gradients of this step, *before* the optimizer applies
+    its ``clipnorm`` / ``clipvalue`` / ``global_clipnorm``, computed in float64 (so that it is still
+    finite where a float32 sum of squares would overflow). ``step_loss`` is this step's loss (Keras's
+    ``loss`` is the running mean over the epoch). Everything else is Keras's usual ``train_step``.
+    """
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+        grads = tape.gradient(loss, self.trainable_variables)
+        grad_norm = float64_global_norm(grads)
+        self.optimizer.apply(grads, self.trainable_variables)
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+            else:
+                metric.update_state(y, y_pred, sample_weight=sample_weight)
+        logs = {m.name: m.result() for m in self.metrics}
+        logs["grad_norm"] = grad_norm
+        logs["step_loss"] = loss
+        return logs
+
+
+class GradNormTensorBoard(keras.callbacks.Callback):
+    """Write ``grad_norm`` and ``step_loss`` to TensorBoard (``tf.summary``) after every training step.
+
+    Use with a model that reports them (``GradNormSequential``). The step number counts optimizer steps
+    from 0 over the whole ``fit``. Open the logs with ``tensorboard --logdir <logdir>``.
+    """
+
+    def __init__(self, logdir, tags=("grad_norm", "step_loss")):
+        super().__init__()
+        self.logdir = str(logdir)
+        self.tags = tuple(tags)
+        self._writer = None
+        self._step = 0
+
+    def on_train_begin(self, logs=None):
+        self._writer = tf.summary.create_file_writer(self.logdir)
+        self._step = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        with self._writer.as_default():
+            for tag in self.tags:
+                if tag in logs:
+                    tf.summary.scalar(tag, float(logs[tag]), step=self._step)
+        self._step += 1
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+
+
+def read_scalars(logdir, tag):
+    """Read a scalar written with ``tf.summary.scalar`` back from the event files in ``logdir``.
+
+    Returns ``(steps, values)``: an int64 array and a float64 array sorted by step (inf and NaN are kept
+    as written). Raises ``FileNotFoundError`` when ``logdir`` holds no event file and ``KeyError`` when
+    none of them holds ``tag``.
+    """
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.util import tensor_util
+
+    files = sorted(Path(logdir).glob("events.out.tfevents.*"))
+    if not files:
+        raise FileNotFoundError(f"no TensorBoard event file in {logdir}")
+    points = {}
+    for path in files:
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag != tag:
+                    continue
+                if value.HasField("tensor"):
+                    number = float(tensor_util.make_ndarray(value.tensor))
+                else:  # TF1-style simple_value
+                    number = float(value.simple_value)
+                points[int(event.step)] = number
+    if not points:
+        raise KeyError(f"no scalar {tag!r} in {logdir}")
+    steps = np.array(sorted(points), dtype=np.int64)
+    return steps, np.array([points[s] for s in steps], dtype=np.float64)
+
+
+
+def clipping_summary(grads, clipped):
+    """Per-array norms before and after clipping, and the cosine between the two updates.
+
+    Returns ``(norms_before, norms_after, cosine)``; the cosine is 1.0 when clipping kept the direction
+    of the whole update (global-norm clipping) and smaller when it changed it.
+    """
+    before = [np.asarray(g, dtype=np.float64) for g in grads]
+    after = [np.asarray(g, dtype=np.float64) for g in clipped]
+    norms_before = np.array([np.linalg.norm(g) for g in before])
+    norms_after = np.array([np.linalg.norm(g) for g in after])
+    a = np.concatenate([g.ravel() for g in before])
+    b = np.concatenate([g.ravel() for g in after])
+    denominator = np.linalg.norm(a) * np.linalg.norm(b)
+    cosine = float(a @ b / denominator) if denominator > 0 else float("nan")
+    return norms_before, norms_after, cosine
+
+
+def clipping_explorer(grads, names, clipnorm_fn, global_clipnorm_fn):
+    """A widget: pick a clipping mode and threshold, see each variable's gradient norm before and after.
+
+    ``clipnorm_fn`` and ``global_clipnorm_fn`` are the learner's NumPy models of Keras's ``clipnorm`` and
+    ``global_clipnorm`` (notebook 06, exercise 3); value clipping uses ``np.clip``. Nothing is trained,
+    so a redraw takes a few tens of milliseconds.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    grads = [np.asarray(g, dtype=np.float64) for g in grads]
+    norms = np.array([np.linalg.norm(g) for g in grads])
+    low, high = np.log10(norms[norms > 0].min() / 10), np.log10(norms.max() * 10)
+    mode = widgets.ToggleButtons(options=["clipnorm", "global_clipnorm", "clipvalue"], description="mode")
+    threshold = widgets.FloatLogSlider(value=float(np.sqrt(norms[norms > 0].min() * norms.max())), base=10,
+                                       min=low, max=high, step=0.02, description="threshold",
+                                       readout_format=".3g", continuous_update=True)
+    out = widgets.Output()
+    clip_functions = {
+        "clipnorm": lambda c: clipnorm_fn(grads, c),
+        "global_clipnorm": lambda c: global_clipnorm_fn(grads, c),
+        "clipvalue": lambda c: [np.clip(g, -c, c) for g in grads],
+    }
+
+    def redraw(*_):
+        before, after, cosine = clipping_summary(grads, clip_functions[mode.value](threshold.value))
+        with out:
+            out.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(7, 3.5))
+            x = np.arange(len(grads))
+            ax.bar(x - 0.2, before, width=0.4, color="0.7", label="before")
+            ax.bar(x + 0.2, after, width=0.4, color="C0", label=f"after {mode.value}")
+            if mode.value != "clipvalue":
+                ax.axhline(threshold.value, color="C3", ls="--", lw=1, label="threshold")
+            ax.set_yscale("log")
+            ax.set_xticks(x, names, fontsize=8)
+            ax.set_xlabel("variable")
+            ax.set_ylabel("gradient norm (log scale)")
+            ax.set_title(f"{mode.value}={threshold.value:.3g}: cosine with the raw gradient {cosine:.4f}")
+            ax.legend(fontsize=8)
+            plt.show()
+
+    mode.observe(redraw, "value")
+    threshold.observe(redraw, "value")
+    redraw()
+    return widgets.VBox([widgets.HBox([mode, threshold]), out])
