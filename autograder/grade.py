@@ -92,7 +92,8 @@ def extract_assignment(zip_path, learner, assignment, dest):
                 continue
             if info.is_dir() or not rel:
                 continue
-            if info.compress_size and info.file_size > (1 << 20) and info.file_size / info.compress_size > ZIP_MAX_RATIO:
+            ratio = info.file_size / max(info.compress_size, 1)
+            if info.file_size > (1 << 20) and ratio > ZIP_MAX_RATIO:
                 raise ZipProblem(f"compression ratio too high for {info.filename!r} (zip bomb?)")
             target = dest.joinpath(*rel)
             if dest.resolve() not in target.resolve().parents:
