@@ -39,6 +39,9 @@ REQUIRED_SERVER_EXTENSIONS = (
 OFFLINE_LAB_CONFIG = {
     "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
 }
+#: JupyterLab user settings (written to the private config dir): do not ask whether to fetch news,
+#: a toast that would cover part of the notebook.
+OFFLINE_LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
 
 
 def free_port() -> int:
@@ -148,6 +151,11 @@ def start_lab(
     (home / "config").mkdir(parents=True, exist_ok=True)
     # Offline: no news feed, no update check (JupyterLab would try to reach the internet).
     (home / "config" / "jupyter_server_config.json").write_text(json.dumps(OFFLINE_LAB_CONFIG))
+    for plugin, settings in OFFLINE_LAB_SETTINGS.items():
+        package, _, plugin_name = plugin.partition(":")
+        path = home / "config" / "lab" / "user-settings" / package / f"{plugin_name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / f"{name}-server.log"
     env = jupyter_env(home, **(env_overrides or {}))
