@@ -51,7 +51,8 @@ def batch(tmp_path_factory):
     _zip(subs / "gina_zip.zip", {f"gina_zip/{ASSIGNMENT}/{ASSIGNMENT}.ipynb": good})
     _zip(subs / "hal_zip_flat.zip", {f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb": good})
     _zip(subs / "ivy_zipslip.zip", {f"{ASSIGNMENT}/../../../evil.txt": "x", f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb": good})
-    _zip(subs / "jon_zipbomb.zip", {f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb": good, f"{ASSIGNMENT}/bomb.bin": b"\0" * (300 << 20)})
+    _zip(subs / "jon_zipbomb.zip", {f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb": good,
+                                    f"{ASSIGNMENT}/bomb.bin": b"\0" * (300 << 20)})
     (subs / "kim_notazip.zip").write_bytes(b"PK\x03\x04 broken")
     rows = grade_all(subs, out, source=SOURCE, workers=2, limits=LIMITS, progress=False)
     return {"rows": rows, "out": out, "subs": subs, "tmp": tmp}

@@ -35,14 +35,16 @@ def can_write(path):
         return True
     except OSError:
         return False
-report["writable"] = {p: can_write(p) for p in ("/etc/tg-test", "/usr/tg-test", "/work/main/.venv/tg-test", "/tg-test")}
+report["writable"] = {p: can_write(p)
+                      for p in ("/etc/tg-test", "/usr/tg-test", "/work/main/.venv/tg-test", "/tg-test")}
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2)
     report["net"] = "connected"
 except OSError as exc:
     report["net"] = type(exc).__name__
 report["limits"] = {name: resource.getrlimit(getattr(resource, name))
-                    for name in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_CORE")}
+                    for name in ("RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_NPROC", "RLIMIT_FSIZE",
+                                 "RLIMIT_NOFILE", "RLIMIT_CORE")}
 with open("/proc/self/status") as f:
     report["caps"] = [l.split()[1] for l in f if l.startswith("CapEff")][0]
 report["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())

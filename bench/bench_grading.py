@@ -1,0 +1,79 @@
+"""Grading cost: CPU-seconds per full-course submission, and parallel efficiency across cores.
+
+* ``grade_cpu_per_submission``: ``python -m autograder grade`` on one learner who submits the
+  solution notebook of every assignment present in solutions/; CPU-seconds of the grader and all
+  its children (workers, sandboxes), from ``RUSAGE_CHILDREN``. Budget: 30 CPU-s.
+* ``grade_parallel_efficiency``: K submissions graded with 1 worker (T1) and with N = cores workers
+  (TN); efficiency = T1 / (N * TN). Budget: 80 %.
+
+``quick=True`` uses the grader tests' small fixture assignment and tiny counts (a smoke test).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "solutions"
+
+
+def _grade(source, subs, out, workers):
+    """Run the grader CLI; returns (wall seconds, CPU seconds of it and its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
+                           "--source", str(source), "--workers", str(workers), "--quiet"],
+                          cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"grader failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def _submissions(source, root, learners):
+    from autograder.paths import assignments
+
+    subs = Path(root)
+    for i in range(learners):
+        for a in assignments(source):
+            shutil.copytree(Path(source) / a, subs / f"learner{i:03d}" / a)
+    return subs
+
+
+def run(quick: bool = False) -> list[dict]:
+    """Bench rows (see bench/__main__.py for the row format)."""
+    from autograder.paths import SOLUTIONS, assignments
+
+    source = FIXTURE if quick or not SOLUTIONS.is_dir() or not assignments(SOLUTIONS) else SOLUTIONS
+    cores = os.cpu_count() or 1
+    k = 2 * cores if quick else 4 * cores
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tg-bench-grade-") as tmp:
+        tmp = Path(tmp)
+        one = _submissions(source, tmp / "one", 1)
+        _, cpu = _grade(source, one, tmp / "out-one", 1)
+        label = "fixture" if source == FIXTURE else f"{len(assignments(source))} assignments"
+        rows.append({"name": f"grade_cpu_per_submission ({label})", "value": round(cpu, 2), "unit": "CPU-s",
+                     "peer": None, "ratio": round(cpu / 30.0, 3), "budget": "<= 30 CPU-s", "ok": cpu <= 30.0})
+        many = _submissions(source, tmp / "many", k)
+        t1, _ = _grade(source, many, tmp / "out-1", 1)
+        tn, _ = _grade(source, many, tmp / "out-n", cores)
+        eff = t1 / (cores * tn)
+        rows.append({"name": f"grade_parallel_efficiency ({k} submissions, {cores} workers)",
+                     "value": round(100 * eff, 1), "unit": "%", "peer": "1 worker", "ratio": round(t1 / tn, 3),
+                     "budget": ">= 80 %", "ok": eff >= 0.8})
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run(quick="--quick" in sys.argv):
+        print(row)
