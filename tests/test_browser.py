@@ -109,7 +109,7 @@ def _widget_notebook(course_dir: Path):
 
 
 def test_slider_move_redraws_plot_within_one_second(learner_lab, page_for):  # noqa: F811
-    """Pressing ArrowRight on a course slider shows a new plot within 1 s, every time."""
+    """ArrowRight on a course slider moves it and shows a new plot each time, in <= 1 s (median of 3)."""
     notebook = _widget_notebook(learner_lab.notebook_dir)
     relpath = str(notebook.path.relative_to(learner_lab.notebook_dir))
     recorder = page_for(learner_lab)

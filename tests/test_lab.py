@@ -57,14 +57,20 @@ def test_lab_extension_loaded(lab, extension):
     assert listed[extension]["enabled"] and listed[extension]["status"] == "ok", listed[extension]
 
 
-@pytest.mark.parametrize("extension", REQUIRED_SERVER_EXTENSIONS)
-def test_nbgrader_server_extension_enabled(lab, extension):
-    """`jupyter server extension list` (same env as the lab) shows the nbgrader extension enabled and OK."""
+@pytest.fixture(scope="module")
+def server_extension_list(lab) -> str:
+    """Output of `jupyter server extension list` in the lab's environment (colours stripped)."""
     out = subprocess.run(
         [str(VENV_BIN / "jupyter"), "server", "extension", "list"],
-        env=lab.env, capture_output=True, text=True, timeout=120,
+        env=lab.env, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
-    text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
+    return re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
+
+
+@pytest.mark.parametrize("extension", REQUIRED_SERVER_EXTENSIONS)
+def test_nbgrader_server_extension_enabled(lab, server_extension_list, extension):
+    """`jupyter server extension list` shows the nbgrader extension enabled and OK; the lab loaded it."""
+    text = server_extension_list
     assert re.search(rf"^\s*{re.escape(extension)}\s+enabled\s*$", text, re.M), text
     assert re.search(rf"^\s*{re.escape(extension)}\s+OK\s*$", text, re.M), text
     assert f"{extension} | extension was successfully loaded" in lab.log_path.read_text()

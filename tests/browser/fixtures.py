@@ -21,6 +21,7 @@ from .ui import PageRecorder, launch_chromium, require_browser
 @pytest.fixture(scope="module")
 def learner_lab(tmp_path_factory) -> LabServer:
     """A lab serving a temporary copy of course/ (notebook dir = course, like ``make lab``)."""
+    require_browser()  # no server to start when the browser tests are skipped
     root = copy_course_tree(tmp_path_factory.mktemp("learner"))
     server = start_lab(root / "course", root / "home", name="learner")
     yield server
@@ -30,6 +31,7 @@ def learner_lab(tmp_path_factory) -> LabServer:
 @pytest.fixture(scope="module")
 def instructor_lab(tmp_path_factory) -> LabServer:
     """A lab whose notebook dir is a temporary course root, with nbgrader pointed at it."""
+    require_browser()
     root = copy_course_tree(tmp_path_factory.mktemp("instructor"), with_solutions=True)
     (root / ".nbgrader").mkdir()
     server = start_lab(

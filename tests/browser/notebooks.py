@@ -73,7 +73,7 @@ class WidgetNotebook:
     """A notebook written for the widget test, and where its widget comes from."""
 
     path: Path
-    source: str  # "course/NN/NN.ipynb, cell <id>" or "fallback"
+    source: str  # "solutions/NN/NN.ipynb, cell <id>" or "fallback"
 
 
 def _is_test_cell(cell) -> bool:
@@ -86,11 +86,11 @@ def _is_import_only(source: str) -> bool:
     return all(ln.startswith(("import ", "from ")) for ln in lines)
 
 
-def widget_notebook(solution: Path, dest: Path) -> Path | None:
+def widget_notebook(solution: Path, dest: Path) -> str | None:
     """Write ``dest``: the code cells of ``solution`` up to its first slider widget cell.
 
     Test cells (graded, no answer) and markdown are left out: they define nothing later cells use.
-    Returns None when ``solution`` has no widget cell.
+    Returns the widget cell's id, or None (nothing written) when ``solution`` has no widget cell.
     """
     nb = nbformat.read(solution, as_version=4)
     kept = []
@@ -103,7 +103,7 @@ def widget_notebook(solution: Path, dest: Path) -> Path | None:
                 c.outputs, c.execution_count = [], None
             nb.cells = kept
             nbformat.write(nb, dest)
-            return dest
+            return cell.get("id", "?")
     return None
 
 
@@ -116,9 +116,10 @@ def course_widget_notebook(dest_dir: Path, preferred=("02_", "03_")) -> WidgetNo
     for solution in sources:
         target_dir = dest_dir / solution.parent.name
         target_dir.mkdir(parents=True, exist_ok=True)
-        path = widget_notebook(solution, target_dir / f"{solution.stem}_widget.ipynb")
-        if path is not None:
-            return WidgetNotebook(path, f"solutions/{solution.parent.name}/{solution.name}")
+        path = target_dir / f"{solution.stem}_widget.ipynb"
+        cell_id = widget_notebook(solution, path)
+        if cell_id is not None:
+            return WidgetNotebook(path, f"solutions/{solution.parent.name}/{solution.name}, cell {cell_id}")
     return None
 
 
