@@ -141,7 +141,7 @@ def test_slider_move_redraws_plot_within_one_second(learner_lab, page_for):  # n
 
 
 def test_formgrader_lists_the_course_assignments(instructor_lab, page_for):  # noqa: F811
-    """The formgrader's Manage Assignments page loads without error and lists every assignment."""
+    """The formgrader's Manage Assignments page loads, lists every assignment and links to its source."""
     expected = sorted(
         p.name for p in (instructor_lab.notebook_dir / "solutions").glob("[0-9][0-9]_*") if p.is_dir()
     ) if (instructor_lab.notebook_dir / "solutions").is_dir() else []  # fmt: skip
@@ -157,4 +157,8 @@ def test_formgrader_lists_the_course_assignments(instructor_lab, page_for):  # n
         assert page.locator(".alert-danger").count() == 0, page.locator(".alert-danger").all_inner_texts()
         listed = sorted(page.locator("#main-table .name a").all_inner_texts())
         assert listed == expected, f"formgrader lists {listed}, the course has {expected}"
+        # Each name links to the assignment's source folder, which must open in this server.
+        for href in page.locator("#main-table .name a").evaluate_all("links => links.map(a => a.href)"):
+            answer = page.request.get(href)
+            assert answer.ok and "/solutions/" in answer.url, f"{href} -> {answer.status} {answer.url}"
         assert not [m for m in recorder.console if m.startswith("[pageerror]")], recorder.console
