@@ -105,7 +105,7 @@ def _apply_clip(clip_fn, threshold, grads):
 
 def evaluate(params, X, y, *, task="regression", activation="tanh"):
     """Loss of ``params`` on (X, y) (no update); NaN if it overflows."""
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), _one_blas_thread():
         loss, _ = rnn_loss(params, X, y, task=task, activation=activation)
     return float(loss) if np.isfinite(loss) else float("nan")
 
