@@ -12,10 +12,10 @@ What is here (none of it answers an exercise of notebook 06):
   ``n_samples=10000, n_features=30, random_state=65``, an 80/20 split, Dense(35, relu) -> Dense(1));
 * ``digits_data`` / ``make_digits_classifier``: the seed's Keras image classifier, on scikit-learn's
   bundled 8x8 digits instead of MNIST (no download);
-* ``GradNormSequential``: a ``keras.Sequential`` whose ``train_step`` also reports the global norm of the
-  raw gradients (before the optimizer clips them), computed in float64 so that it stays finite where the
-  float32 sum of squares overflows;
-* ``GradNormTensorBoard``: a callback that writes that norm and the step's loss to TensorBoard with
+* ``GradNormSequential``: a ``keras.Sequential`` whose ``train_step`` also reports the global norm and the
+  largest entry of the raw gradients (before the optimizer clips them), computed in float64 so that they
+  stay finite where a float32 sum of squares overflows;
+* ``GradNormTensorBoard``: a callback that writes them and the step's loss to TensorBoard with
   ``tf.summary`` at every training step;
 * ``read_scalars``: reads a scalar back from TensorBoard event files (for tests and plots).
 """
@@ -111,12 +111,13 @@ def float64_global_norm(grads):
 
 
 class GradNormSequential(keras.Sequential):
-    """A ``keras.Sequential`` whose training step also returns ``grad_norm`` and ``step_loss``.
+    """A ``keras.Sequential`` whose training step also returns ``grad_norm``, ``grad_max``, ``step_loss``.
 
     ``grad_norm`` is the global norm of the raw gradients of this step, *before* the optimizer applies
     its ``clipnorm`` / ``clipvalue`` / ``global_clipnorm``, computed in float64 (so that it is still
-    finite where a float32 sum of squares would overflow). ``step_loss`` is this step's loss (Keras's
-    ``loss`` is the running mean over the epoch). Everything else is Keras's usual ``train_step``.
+    finite where a float32 sum of squares would overflow); ``grad_max`` is the largest absolute entry
+    of those gradients. ``step_loss`` is this step's loss (Keras's ``loss`` is the running mean over the
+    epoch). Everything else is Keras's usual ``train_step``.
     """
 
     def train_step(self, data):
@@ -126,6 +127,8 @@ class GradNormSequential(keras.Sequential):
             loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
         grads = tape.gradient(loss, self.trainable_variables)
         grad_norm = float64_global_norm(grads)
+        grad_max = tf.reduce_max(tf.stack([tf.reduce_max(tf.abs(tf.cast(g, tf.float64)))
+                                           for g in grads if g is not None]))
         self.optimizer.apply(grads, self.trainable_variables)
         for metric in self.metrics:
             if metric.name == "loss":
@@ -134,18 +137,19 @@ class GradNormSequential(keras.Sequential):
                 metric.update_state(y, y_pred, sample_weight=sample_weight)
         logs = {m.name: m.result() for m in self.metrics}
         logs["grad_norm"] = grad_norm
+        logs["grad_max"] = grad_max
         logs["step_loss"] = loss
         return logs
 
 
 class GradNormTensorBoard(keras.callbacks.Callback):
-    """Write ``grad_norm`` and ``step_loss`` to TensorBoard (``tf.summary``) after every training step.
+    """Write ``grad_norm``, ``grad_max``, ``step_loss`` to TensorBoard (``tf.summary``) after every step.
 
     Use with a model that reports them (``GradNormSequential``). The step number counts optimizer steps
     from 0 over the whole ``fit``. Open the logs with ``tensorboard --logdir <logdir>``.
     """
 
-    def __init__(self, logdir, tags=("grad_norm", "step_loss")):
+    def __init__(self, logdir, tags=("grad_norm", "grad_max", "step_loss")):
         super().__init__()
         self.logdir = str(logdir)
         self.tags = tuple(tags)
