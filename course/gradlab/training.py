@@ -36,12 +36,12 @@ except ImportError:  # pragma: no cover
 
 from .rnn import PARAM_NAMES, rnn_loss
 
-__all__ = ["train", "train_many", "evaluate", "grad_norm", "batches", "Setting", "HISTORY_KEYS"]
+__all__ = ["train", "train_many", "evaluate", "grad_norm", "batches", "Setting", "HISTORY_KEYS", "one_blas_thread"]
 
 HISTORY_KEYS = ("loss", "grad_norm", "clipped_norm", "clipped", "param_norm")
 
 
-def _one_blas_thread():
+def one_blas_thread():
     """Small matrix products run fastest on one BLAS thread; many threads thrash on a busy machine."""
     if threadpool_limits is None:  # pragma: no cover
         return contextlib.nullcontext()
@@ -105,7 +105,7 @@ def _apply_clip(clip_fn, threshold, grads):
 
 def evaluate(params, X, y, *, task="regression", activation="tanh"):
     """Loss of ``params`` on (X, y) (no update); NaN if it overflows."""
-    with np.errstate(all="ignore"), _one_blas_thread():
+    with np.errstate(all="ignore"), one_blas_thread():
         loss, _ = rnn_loss(params, X, y, task=task, activation=activation)
     return float(loss) if np.isfinite(loss) else float("nan")
 
@@ -133,7 +133,7 @@ def train(params, X, y, *, lr, num_steps, batch_size=32, task="regression", clip
     idx = batches(X.shape[0], batch_size, num_steps, seed)
     hist = {k: [] for k in HISTORY_KEYS}
     diverged_at = None
-    with np.errstate(all="ignore"), _one_blas_thread():
+    with np.errstate(all="ignore"), one_blas_thread():
         for step in range(num_steps):
             rows = idx[step]
             loss, gdict = rnn_loss(params, X[rows], y[rows], task=task, activation=activation)
@@ -264,7 +264,7 @@ def train_many(settings, params, X, y, *, num_steps, batch_size=32, task="regres
     out["clipped"] = np.zeros((num_steps, K), dtype=bool)
     alive = np.ones(K, dtype=bool)
     diverged_at = [None] * K
-    with np.errstate(all="ignore"), _one_blas_thread():
+    with np.errstate(all="ignore"), one_blas_thread():
         for step in range(num_steps):
             rows = idx[step]
             losses, G = _tanh_rnn_loss_many(P, X[rows], y[rows], task)
