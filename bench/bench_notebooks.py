@@ -17,6 +17,7 @@ not the course).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -27,6 +28,7 @@ from bench.common import error_row, reference_workload, row
 NOTEBOOK_BUDGET_S = 60.0
 COURSE_BUDGET_S = 300.0
 CELL_TIMEOUT_S = 600
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours in the kernel's tracebacks
 
 
 def execute(notebook_path, *, timeout=CELL_TIMEOUT_S):
@@ -81,8 +83,8 @@ def run(quick=False):
             try:
                 seconds = execute(path)
             except Exception as exc:  # a failing notebook is reported and the others still run
-                first = str(exc).strip().splitlines()
-                rows.append(error_row(name, f"{type(exc).__name__}: {first[-1] if first else ''}"[:300]))
+                lines = _ANSI.sub("", str(exc)).strip().splitlines()
+                rows.append(error_row(name, f"{type(exc).__name__}: {lines[-1] if lines else ''}"[:300]))
                 continue
             ref = (before + reference_workload(quick)) / 2
             total += seconds

@@ -96,12 +96,22 @@ def same_threads(n=None):
                 torch.set_num_threads(before)
 
 
-def blas_threads():
-    """The thread count NumPy's BLAS runs with right now (threadpoolctl's view)."""
+def thread_counts():
+    """What NumPy's BLAS (threadpoolctl's view) and torch (``get_num_threads``) run with right now."""
     from threadpoolctl import threadpool_info
 
     counts = [info["num_threads"] for info in threadpool_info() if info.get("user_api") == "blas"]
-    return counts[0] if counts else 1
+    out = {"numpy_blas": counts[0] if counts else None}
+    with contextlib.suppress(ImportError):
+        import torch
+
+        out["torch"] = torch.get_num_threads()
+    return out
+
+
+def threads_label(n):
+    """'1 thread' / '2 threads'."""
+    return f"{n} thread" + ("" if n == 1 else "s")
 
 
 def reference_workload(quick=False):
@@ -122,23 +132,6 @@ def reference_workload(quick=False):
         np.matmul(a, b, out=out)
         np.tanh(out, out=out)
     return time.perf_counter() - t0
-
-
-def matmul_peak_gflops(dtype, *, n=1024, repeats=5):
-    """Best observed GFLOP/s of ``np.matmul`` on n x n matrices of ``dtype`` (current BLAS threads)."""
-    import numpy as np
-
-    rng = np.random.default_rng(1)
-    a = rng.standard_normal((n, n)).astype(dtype)
-    b = rng.standard_normal((n, n)).astype(dtype)
-    out = np.empty((n, n), dtype=dtype)
-    np.matmul(a, b, out=out)
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        np.matmul(a, b, out=out)
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best / 1e9
 
 
 def _fmt(value):
