@@ -217,22 +217,6 @@ def test_evaluate_accuracy_multiclass_and_binary():
 # ------------------------------------------------------------------ TensorBoard
 
 
-def test_summary_writer_and_read_scalars_round_trip(tmp_path):
-    """Scalars written with SummaryWriter come back from the event file, every step, exact values."""
-    losses = np.linspace(2.0, 0.1, 25)
-    norms = np.geomspace(0.01, 100.0, 25)
-    with tm.summary_writer(tmp_path / "run") as writer:
-        for step, (loss, norm) in enumerate(zip(losses, norms, strict=True)):
-            writer.add_scalar("loss/train", loss, step)
-            writer.add_scalar("grad_norm/before_clipping", norm, step)
-    scalars = tm.read_scalars(tmp_path / "run")
-    assert set(scalars) == {"loss/train", "grad_norm/before_clipping"}
-    for tag, expected in [("loss/train", losses), ("grad_norm/before_clipping", norms)]:
-        steps, values = scalars[tag]
-        assert np.array_equal(steps, np.arange(25))
-        np.testing.assert_allclose(values, expected, rtol=1e-6)  # float32 in the event file
-
-
 def test_read_scalars_without_event_file(tmp_path):
     """An empty or missing log directory raises FileNotFoundError naming it."""
     with pytest.raises(FileNotFoundError, match="no TensorBoard event file"):
@@ -241,16 +225,45 @@ def test_read_scalars_without_event_file(tmp_path):
         tm.read_scalars(tmp_path / "missing")
 
 
-def test_summary_writer_does_not_import_tensorflow(tmp_path):
-    """In a fresh process, writing and reading a log leaves TensorFlow unimported (fast, no stderr noise)."""
+def test_summary_writer_and_read_scalars_round_trip(tmp_path):
+    """In a fresh process: scalars written with SummaryWriter come back exactly; TensorFlow stays unimported.
+
+    A subprocess, because TensorBoard picks its file layer once per process (see ``summary_writer``).
+    """
     script = textwrap.dedent(f"""
         import sys
+        import numpy as np
         from gradlab import torch_models as tm
-        with tm.summary_writer({str(tmp_path)!r}) as w:
-            w.add_scalar("x", 1.0, 0)
-        assert tm.read_scalars({str(tmp_path)!r})["x"][1].tolist() == [1.0]
+
+        losses, norms = np.linspace(2.0, 0.1, 25), np.geomspace(0.01, 100.0, 25)
+        with tm.summary_writer({str(tmp_path / "run")!r}) as writer:
+            for step, (loss, norm) in enumerate(zip(losses, norms)):
+                writer.add_scalar("loss/train", loss, step)
+                writer.add_scalar("grad_norm/before_clipping", norm, step)
+        scalars = tm.read_scalars({str(tmp_path / "run")!r})
+        assert set(scalars) == {{"loss/train", "grad_norm/before_clipping"}}, set(scalars)
+        for tag, expected in [("loss/train", losses), ("grad_norm/before_clipping", norms)]:
+            steps, values = scalars[tag]
+            assert np.array_equal(steps, np.arange(25)), steps
+            np.testing.assert_allclose(values, expected, rtol=1e-6)  # float32 in the event file
         assert "tensorflow" not in sys.modules, "TensorFlow was imported"
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == "", proc.stderr
+    assert proc.stderr == "", f"stderr: {proc.stderr}"
+
+
+def test_summary_writer_leaves_tensorboard_alone_once_tensorflow_is_imported(tmp_path):
+    """With TensorFlow already imported, summary_writer does not switch TensorBoard to its stub."""
+    script = textwrap.dedent(f"""
+        import sys, types
+        sys.modules["tensorflow"] = types.ModuleType("tensorflow")   # stands in for an imported TF
+        from gradlab import torch_models as tm
+        try:
+            tm.summary_writer({str(tmp_path)!r}).close()
+        except Exception:
+            pass   # the stand-in has no file layer; only the switch matters here
+        assert "tensorboard.compat.notf" not in sys.modules
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr

@@ -248,11 +248,14 @@ def summary_writer(log_dir, **kwargs):
     """A ``torch.utils.tensorboard.SummaryWriter`` writing to ``log_dir``, without importing TensorFlow.
 
     TensorBoard imports TensorFlow for file access when it can find it (seconds of start-up, and
-    log lines on stderr); registering an empty ``tensorboard.compat.notf`` module first makes it use
-    its own bundled file layer instead, which is all a local log directory needs. If TensorFlow's
-    file layer was already chosen in this process, that one is used. The event files are identical.
+    log lines on stderr). When TensorFlow is not imported yet, an empty ``tensorboard.compat.notf``
+    module is registered first (TensorBoard's own switch), so that TensorBoard uses its bundled file
+    layer, which is all a local log directory needs; the event files are the same. TensorBoard
+    makes that choice once per process, so ``tf.summary`` is unavailable in a process that imports
+    TensorFlow only after this call (notebook 05 never does). If TensorFlow is already imported,
+    nothing is changed.
     """
-    if "tensorboard.compat.notf" not in sys.modules:
+    if "tensorflow" not in sys.modules and "tensorboard.compat.notf" not in sys.modules:
         sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
     from torch.utils.tensorboard import SummaryWriter
 
