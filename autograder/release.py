@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from . import notebooks
-from .paths import COURSE, ROOT, SOLUTIONS, assignments, nbgrader_env
+from .paths import COURSE, ROOT, SOLUTIONS, assignments, nbgrader_env, notebook_path
 
 
 def release(into=COURSE, *, source_root=ROOT, quiet=False):
@@ -28,7 +28,7 @@ def release(into=COURSE, *, source_root=ROOT, quiet=False):
                            TG_GRADEBOOK=Path(tmp) / "gradebook.db")
         for assignment in ids:
             # canonicalise the source first, so authors never commit outputs or missing ids
-            notebooks.normalize(notebooks.notebook_path(assignment, Path(source_root) / "solutions"))
+            notebooks.normalize(notebook_path(assignment, Path(source_root) / "solutions"))
             cmd = ["nbgrader", "generate_assignment", assignment, "--force"]
             if quiet:
                 cmd.append("--log-level=WARN")

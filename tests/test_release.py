@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from autograder import notebooks
-from autograder.paths import COURSE, SOLUTIONS, assignments
+from autograder.paths import COURSE, SOLUTIONS, assignments, notebook_path
 from autograder.release import check
 
 ASSIGNMENTS = assignments()
@@ -34,9 +34,9 @@ def _course_text():
     return "\n".join(p.read_text() for p in sorted(COURSE.glob("*/*.ipynb")))
 
 
-def _course_lines():
+def _course_lines(assignment):
     lines = set()
-    for path in sorted(COURSE.glob("*/*.ipynb")):
+    for path in sorted((COURSE / assignment).glob("*.ipynb")):
         for cell in json.loads(path.read_text())["cells"]:
             src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
             lines.update(line.strip() for line in src.splitlines() if line.strip())
@@ -47,7 +47,7 @@ def test_there_is_at_least_one_assignment():
     """solutions/ holds at least one NN_topic assignment folder with its notebook."""
     assert ASSIGNMENTS
     for a in ASSIGNMENTS:
-        assert notebooks.notebook_path(a).exists()
+        assert notebook_path(a).exists()
 
 
 def test_course_is_in_sync_with_a_fresh_release():
@@ -60,7 +60,7 @@ def test_course_is_in_sync_with_a_fresh_release():
 def test_notebooks_are_stored_without_outputs_and_with_stable_ids(assignment):
     """Source and released notebooks have no outputs, no execution counts, and unique cell ids."""
     for base in (SOLUTIONS, COURSE):
-        path = notebooks.notebook_path(assignment, base)
+        path = notebook_path(assignment, base)
         text = path.read_text()
         nb = json.loads(text)
         assert notebooks.dumps(notebooks.strip(json.loads(text))) == text, f"{path} is not in canonical form"
@@ -78,9 +78,9 @@ def test_no_solution_or_hidden_test_marker_in_course():
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_no_hidden_test_or_solution_line_in_course(assignment):
-    """No line of a hidden test or a solution (that is not also visible elsewhere) appears in course/."""
-    nb = notebooks.read(notebooks.notebook_path(assignment))
-    course_lines = _course_lines()
+    """No line of a hidden test or a solution (that is not also visible in the source) appears in its release."""
+    nb = notebooks.read(notebook_path(assignment))
+    course_lines = _course_lines(assignment)
     for begin, end in (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"), ("### BEGIN SOLUTION", "### END SOLUTION")):
         inside, outside = _source_regions(nb, begin, end)
         secret = {line for line in inside - outside if len(line) > 3 and not re.fullmatch(r"[\W_]+", line)}
@@ -91,7 +91,7 @@ def test_no_hidden_test_or_solution_line_in_course(assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_graded_cells_follow_the_conventions(assignment):
     """Every exercise has a solution cell and tests; every test cell opens with a one-line docstring."""
-    nb = notebooks.read(notebooks.notebook_path(assignment))
+    nb = notebooks.read(notebook_path(assignment))
     tests = [c for c in nb["cells"] if notebooks.is_test(c)]
     solutions = [c for c in nb["cells"] if notebooks.is_solution(c)]
     assert solutions and tests
