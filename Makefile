@@ -11,8 +11,11 @@ WORKERS ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export JUPYTER_CONFIG_PATH := $(CURDIR)/autograder
 export TF_CPP_MIN_LOG_LEVEL := 3
+export TF_ENABLE_ONEDNN_OPTS := 0
+# Jupyter refuses to run as root without this flag (containers, CI machines).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab test release check-release grade bench lint setup
+.PHONY: lab instructor test release check-release grade bench lint setup
 
 setup: $(STAMP)
 
@@ -27,7 +30,11 @@ $(STAMP): pyproject.toml
 
 ## lab: set up and open JupyterLab on course/ (nbgrader and ipywidgets extensions enabled)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=course --ServerApp.port=$(PORT)
+	$(BIN)/jupyter lab --notebook-dir=course --ServerApp.port=$(PORT) $(ALLOW_ROOT)
+
+## instructor: JupyterLab on the repository root, where nbgrader's formgrader can open solutions/
+instructor: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=. --ServerApp.port=$(PORT) $(ALLOW_ROOT)
 
 ## test: set up and run the whole suite (browser tests included)
 test: $(STAMP)

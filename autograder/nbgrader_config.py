@@ -21,6 +21,8 @@ c.CourseDirectory.db_url = "sqlite:///" + os.environ.get(
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".nbgrader"]
 c.CourseDirectory.include = ["*.ipynb"]
 c.GenerateAssignment.create_assignment = True
+# The exchange (for nbgrader release/collect over a shared disk) stays inside the project by default.
+c.Exchange.root = os.environ.get("TG_EXCHANGE", os.path.join(ROOT, ".nbgrader", "exchange"))
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 c.ExecutePreprocessor.timeout = 300

@@ -28,6 +28,7 @@ def nbgrader_env(**overrides):
     env["JUPYTER_CONFIG_PATH"] = str(CONFIG_DIR)
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     env.setdefault("PYTHONWARNINGS", "ignore")
     env.setdefault("MPLBACKEND", "Agg")
     env.update({k: str(v) for k, v in overrides.items()})
