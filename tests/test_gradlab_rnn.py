@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from gradlab import rnn
+from gradlab import rnn, rnn_tools
 from gradlab.data import adding_problem, temporal_order
 
 TORCH_ACT = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "linear": lambda a: a}
@@ -43,11 +43,12 @@ def _torch_rnn(x, h0, Wx, Wh, b, dh, activation):
 
 @pytest.mark.parametrize("activation", rnn.ACTIVATIONS)
 def test_forward_and_backward_match_torch_autograd(activation):
-    """rnn_forward / rnn_backward (and dL/dh_t totals) equal a torch loop with autograd, every activation."""
+    """rnn_forward / rnn_backward (and rnn_tools.state_grads) equal a torch loop with autograd, every activation."""
     x, h0, Wx, Wh, b = _params(seed=1)
     dh = np.random.default_rng(2).normal(size=(3, 5, 6))
     h, cache = rnn.rnn_forward(x, h0, Wx, Wh, b, activation=activation)
-    *grads, totals = rnn.rnn_backward(dh, cache, return_dh_total=True)
+    grads = rnn.rnn_backward(dh, cache)
+    totals = rnn_tools.state_grads(dh, cache)
     h_ref, grads_ref, totals_ref = _torch_rnn(x, h0, Wx, Wh, b, dh, activation)
     np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-12)
     for name, got, want in zip(("dx", "dh0", "dWx", "dWh", "db"), grads, grads_ref, strict=True):
@@ -203,7 +204,8 @@ def test_rnn_loss_values_and_dh_total():
     """rnn_loss gives the MSE / cross-entropy it documents and dL/dh_t equal to torch autograd's."""
     X, y = adding_problem(5, 8, seed=3)
     params = rnn.init_rnn(2, 4, 1, seed=4)
-    loss, grads, dh_total = rnn.rnn_loss(params, X, y, return_dh_total=True)
+    loss, grads, dh_total = rnn_tools.rnn_loss_with_state_grads(params, X, y)
+    assert (loss, grads.keys()) == (rnn.rnn_loss(params, X, y)[0], rnn.rnn_loss(params, X, y)[1].keys())
     assert dh_total.shape == (5, 8, 4)
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     h, hs = torch.zeros(5, 4, dtype=torch.float64), []
@@ -230,11 +232,11 @@ def test_rnn_loss_values_and_dh_total():
 
 def test_init_rnn_shapes_seed_and_spectral_radius():
     """init_rnn gives the documented shapes and dtype, is deterministic per seed, and sets the radius."""
-    p = rnn.init_rnn(3, 8, 2, seed=0, spectral_radius_=1.5, dtype=np.float32)
+    p = rnn_tools.init_rnn(3, 8, 2, seed=0, spectral_radius=1.5, dtype=np.float32)
     assert {k: v.shape for k, v in p.items()} == {"Wx": (3, 8), "Wh": (8, 8), "b": (8,), "Wy": (8, 2), "by": (2,)}
     assert all(v.dtype == np.float32 for v in p.values())
-    assert rnn.spectral_radius(p["Wh"]) == pytest.approx(1.5, rel=1e-5)
-    q = rnn.init_rnn(3, 8, 2, seed=0, spectral_radius_=1.5, dtype=np.float32)
+    assert rnn_tools.spectral_radius(p["Wh"]) == pytest.approx(1.5, rel=1e-5)
+    q = rnn_tools.init_rnn(3, 8, 2, seed=0, spectral_radius=1.5, dtype=np.float32)
     assert all(np.array_equal(p[k], q[k]) for k in p)
     r = rnn.init_rnn(3, 8, 2, seed=1)
     assert not np.allclose(r["Wh"], rnn.init_rnn(3, 8, 2, seed=0)["Wh"])
@@ -242,9 +244,21 @@ def test_init_rnn_shapes_seed_and_spectral_radius():
 
 def test_spectral_radius_of_known_matrices():
     """spectral_radius is the largest |eigenvalue|, also for complex eigenvalues and non-normal matrices."""
-    assert rnn.spectral_radius(np.diag([0.5, -2.0, 1.0])) == pytest.approx(2.0)
+    assert rnn_tools.spectral_radius(np.diag([0.5, -2.0, 1.0])) == pytest.approx(2.0)
     rotation = 0.9 * np.array([[0.0, -1.0], [1.0, 0.0]])  # eigenvalues +-0.9i
-    assert rnn.spectral_radius(rotation) == pytest.approx(0.9)
+    assert rnn_tools.spectral_radius(rotation) == pytest.approx(0.9)
     shear = np.array([[0.5, 10.0], [0.0, 0.5]])  # non-normal: radius 0.5, largest singular value > 10
-    assert rnn.spectral_radius(shear) == pytest.approx(0.5)
+    assert rnn_tools.spectral_radius(shear) == pytest.approx(0.5)
     assert np.linalg.norm(shear, 2) > 10
+
+
+def test_rnn_tools_refuses_bad_input():
+    """rnn_tools raises clear errors for a non-square matrix, a non-positive radius and a mis-shaped dh."""
+    with pytest.raises(ValueError, match="square"):
+        rnn_tools.spectral_radius(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="positive"):
+        rnn_tools.init_rnn(2, 4, 1, spectral_radius=0.0)
+    x, h0, Wx, Wh, b = _params(seed=3)
+    _, cache = rnn.rnn_forward(x, h0, Wx, Wh, b)
+    with pytest.raises(ValueError, match="shape"):
+        rnn_tools.state_grads(np.zeros((1, 1, 1)), cache)

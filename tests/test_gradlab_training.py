@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 from gradlab import clipping as C
-from gradlab import data, rnn, training
+from gradlab import data, rnn, rnn_tools, training
 
 
 @pytest.fixture(scope="module")
 def task():
     X, y = data.adding_problem(128, 12, seed=1)
-    return X, y, rnn.init_rnn(2, 16, 1, seed=0, spectral_radius_=1.5)
+    return X, y, rnn_tools.init_rnn(2, 16, 1, seed=0, spectral_radius=1.5)
 
 
 def test_train_does_not_modify_params_and_logs_every_step(task):
@@ -118,7 +118,7 @@ def test_headline_norm_clipping_tames_an_exploding_run():
     X, y = data.adding_problem(512, 20, seed=1)
     Xe, ye = data.adding_problem(500, 20, seed=2)
     for seed in range(3):
-        p0 = rnn.init_rnn(2, 32, 1, seed=seed, spectral_radius_=1.5)
+        p0 = rnn_tools.init_rnn(2, 32, 1, seed=seed, spectral_radius=1.5)
         plain, clipped = training.train_many([training.Setting(0.15),
                                               training.Setting(0.15, C.clip_by_global_norm, 1.0)],
                                              p0, X, y, num_steps=300, seed=seed)

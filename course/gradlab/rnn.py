@@ -121,12 +121,10 @@ def rnn_forward(x, h0, Wx, Wh, b, activation="tanh"):
     return hs.transpose(1, 0, 2), (xt, h0, Wx_, Wh_, hs, activation)
 
 
-def rnn_backward(dh, cache, return_dh_total=False):
+def rnn_backward(dh, cache):
     """BPTT for ``rnn_forward``.
 
-    ``dh`` (N, T, H) is the upstream gradient of every hidden state. Returns (dx, dh0, dWx, dWh, db);
-    with ``return_dh_total=True`` a sixth value, the total gradient dL/dh_t of shape (N, T, H)
-    (upstream plus what flows back from step t + 1).
+    ``dh`` (N, T, H) is the upstream gradient of every hidden state. Returns (dx, dh0, dWx, dWh, db).
 
     The loop carries dL/dh_t back through ``Wh`` one step at a time, reading ``dh[:, t]`` in place
     (no transposed copy of ``dh``) and phi'(a_t) from a small block computed a few steps at a time;
@@ -141,7 +139,6 @@ def rnn_backward(dh, cache, return_dh_total=False):
     if dh.dtype != dtype:
         dh = dh.astype(dtype)
     da = np.empty((T, N, H), dtype=dtype)
-    dh_total = np.empty_like(da) if return_dh_total else None
     carry = np.zeros((N, H), dtype=dtype)  # dL/dh_t flowing back from step t + 1; dh0 at the end
     WhT = Wh.T  # a transposed view: BLAS reads it as it is
     block = max(1, min(T, _DERIV_BLOCK_BYTES // (N * H * dtype.itemsize)))
@@ -155,8 +152,6 @@ def rnn_backward(dh, cache, return_dh_total=False):
                 np.add(dh[:, t], carry, out=da_t)
             else:
                 np.copyto(da_t, dh[:, t])
-            if dh_total is not None:
-                dh_total[t] = da_t
             if d is not None:
                 da_t *= d[t - start]
             np.matmul(da_t, WhT, out=carry)
@@ -167,28 +162,18 @@ def rnn_backward(dh, cache, return_dh_total=False):
     if T > 1:
         dWh += hs[:-1].reshape((T - 1) * N, H).T @ da[1:].reshape((T - 1) * N, H)
     db = da2.sum(axis=0)
-    grads = (dx, carry, dWx, dWh, db)
-    if return_dh_total:
-        return grads + (dh_total.transpose(1, 0, 2),)
-    return grads
+    return dx, carry, dWx, dWh, db
 
 
-def spectral_radius(W):
-    """Largest absolute eigenvalue of a square matrix."""
-    return float(np.max(np.abs(np.linalg.eigvals(W))))
-
-
-def init_rnn(input_size, num_hiddens, output_size, *, seed=0, spectral_radius_=None, dtype=np.float64):
+def init_rnn(input_size, num_hiddens, output_size, *, seed=0, dtype=np.float64):
     """Parameters for an RNN with a linear readout from the last hidden state.
 
-    ``Wx`` ~ N(0, 1/D), ``Wh`` ~ N(0, 1/H) (rescaled to ``spectral_radius_`` when given), zero biases,
-    ``Wy`` ~ N(0, 1/H). Returns a dict with keys Wx, Wh, b, Wy, by.
+    ``Wx`` ~ N(0, 1/D), ``Wh`` ~ N(0, 1/H), zero biases, ``Wy`` ~ N(0, 1/H). Returns a dict with keys
+    Wx, Wh, b, Wy, by. (``gradlab.rnn_tools.init_rnn`` also sets the spectral radius of ``Wh``.)
     """
     rng = np.random.default_rng(seed)
     D, H, O = input_size, num_hiddens, output_size
     Wh = rng.normal(0.0, 1.0 / np.sqrt(H), size=(H, H))
-    if spectral_radius_ is not None:
-        Wh *= spectral_radius_ / spectral_radius(Wh)
     params = {
         "Wx": rng.normal(0.0, 1.0 / np.sqrt(D), size=(D, H)),
         "Wh": Wh,
@@ -202,14 +187,19 @@ def init_rnn(input_size, num_hiddens, output_size, *, seed=0, spectral_radius_=N
 PARAM_NAMES = ("Wx", "Wh", "b", "Wy", "by")
 
 
-def rnn_loss(params, X, y, *, task="regression", activation="tanh", return_dh_total=False):
+def rnn_loss(params, X, y, *, task="regression", activation="tanh"):
     """Loss and gradients of an RNN whose last hidden state feeds a linear readout.
 
     ``task="regression"``: y of shape (N, O), loss = mean over the batch of the squared error summed
     over outputs. ``task="classification"``: y integer labels of shape (N,), softmax cross-entropy.
-    Returns (loss, grads) with grads a dict keyed like ``params``; with ``return_dh_total=True`` also
-    the total gradient dL/dh_t of shape (N, T, H) as a third value.
+    Returns (loss, grads) with grads a dict keyed like ``params``.
     """
+    loss, grads, _, _ = _loss_grads_upstream(params, X, y, task, activation)
+    return loss, grads
+
+
+def _loss_grads_upstream(params, X, y, task, activation):
+    """rnn_loss's work, also returning the upstream gradient of every hidden state and the forward cache."""
     X = np.asarray(X)
     N, T, _ = X.shape
     Wh = params["Wh"]
@@ -233,8 +223,6 @@ def rnn_loss(params, X, y, *, task="regression", activation="tanh", return_dh_to
         raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
     dh = np.zeros_like(h)
     dh[:, -1, :] = dscores @ params["Wy"].T
-    out = rnn_backward(dh, cache, return_dh_total=return_dh_total)
+    out = rnn_backward(dh, cache)
     grads = {"Wx": out[2], "Wh": out[3], "b": out[4], "Wy": h_last.T @ dscores, "by": dscores.sum(axis=0)}
-    if return_dh_total:
-        return loss, grads, out[5]
-    return loss, grads
+    return loss, grads, dh, cache

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from . import data, rnn, training
+from . import data, rnn_tools, training
 
 MODES = ("none", "value", "global norm")
 LOSS_TOP = 1e3  # losses above this are drawn at the top of the plot
@@ -44,7 +44,7 @@ class ClippingExplorer:
             raise TypeError("ClippingExplorer needs the two clipping functions (callables)")
         self.clip_fns = {"value": clip_by_value, "global norm": clip_by_global_norm}
         self.X, self.y = data.adding_problem(num_examples, T, seed=seed + 1)
-        self.params = rnn.init_rnn(2, num_hiddens, 1, seed=seed, spectral_radius_=spectral_radius)
+        self.params = rnn_tools.init_rnn(2, num_hiddens, 1, seed=seed, spectral_radius=spectral_radius)
         self.num_steps, self.batch_size, self.seed = num_steps, batch_size, seed
         self._cache = {}
         self._image = None
