@@ -8,7 +8,6 @@ On failure a screenshot, the browser console log and the server log are left in
 
 from __future__ import annotations
 
-import statistics
 import warnings
 from pathlib import Path
 
@@ -109,7 +108,7 @@ def _widget_notebook(course_dir: Path):
 
 
 def test_slider_move_redraws_plot_within_one_second(learner_lab, page_for):  # noqa: F811
-    """ArrowRight on a course slider moves it and shows a new plot each time, in <= 1 s (median of 3)."""
+    """ArrowRight on a course slider moves it and shows a new plot each time, every time in <= 1 s."""
     notebook = _widget_notebook(learner_lab.notebook_dir)
     relpath = str(notebook.path.relative_to(learner_lab.notebook_dir))
     recorder = page_for(learner_lab)
@@ -135,7 +134,7 @@ def test_slider_move_redraws_plot_within_one_second(learner_lab, page_for):  # n
             assert readout.inner_text() != value_before, f"move {move}: the slider's value did not change"
             latencies.append(t1 - t0)
         print(f"{notebook.source}: slider -> new plot in {', '.join(f'{ms:.0f}' for ms in latencies)} ms")
-        assert statistics.median(latencies) <= REDRAW_BUDGET_MS, (
+        assert max(latencies) <= REDRAW_BUDGET_MS, (
             f"{notebook.source}: a slider move took {latencies} ms to show a new plot (budget 1000 ms)"
         )
 
