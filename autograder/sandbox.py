@@ -221,17 +221,8 @@ class Sandbox:
             lines.append(f"mkdir -p {R}{q(dst)} && mount --bind -o ro,nosuid,nodev {q(src)} {R}{q(dst)}")
             bound.append(src)
 
-        for name in ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-            path = Path("/") / name
-            if path.is_symlink():
-                lines.append(f"ln -s {q(os.readlink(path))} {R}/{name}")
-            elif path.is_dir():
-                bind(path)
-        for path in (sys.base_prefix, sys.prefix, GRADLAB):
-            bind(path)
-        if Path(sys.prefix) != Path(sys.prefix).resolve():
-            lines.append(f"mkdir -p {R}{q(str(Path(sys.prefix).parent))} && "
-                         f"ln -s {q(str(Path(sys.prefix).resolve()))} {R}{q(sys.prefix)}")
+        # The private file systems first, the read-only binds after: a project or virtual environment
+        # that lives under /tmp (a CI clone) must stay visible, not be hidden by the private /tmp.
         lines += [
             f"mkdir -p {R}/proc && mount -t proc -o nosuid,nodev,noexec proc {R}/proc",
             f"mkdir -p {R}/dev && mount -t tmpfs -o mode=755,size=1m,nosuid tg-dev {R}/dev",
@@ -244,6 +235,17 @@ class Sandbox:
             f"mkdir -p {R}{HOME} && mount -t tmpfs -o mode=700,uid={self.uid},gid={self.uid},"
             f"size={lim.disk_bytes},nosuid,nodev tg-home {R}{HOME}",
         ]
+        for name in ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+            path = Path("/") / name
+            if path.is_symlink():
+                lines.append(f"ln -s {q(os.readlink(path))} {R}/{name}")
+            elif path.is_dir():
+                bind(path)
+        for path in (sys.base_prefix, sys.prefix, GRADLAB):
+            bind(path)
+        if Path(sys.prefix) != Path(sys.prefix).resolve():
+            lines.append(f"mkdir -p {R}{q(str(Path(sys.prefix).parent))} && "
+                         f"ln -s {q(str(Path(sys.prefix).resolve()))} {R}{q(sys.prefix)}")
         if self.files is not None:
             lines.append(f"cp -R {q(str(self.files))}/. {R}{HOME}/")
         fonts = _font_cache()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def can_write(path):
     except OSError:
         return False
 report["writable"] = {p: can_write(p)
-                      for p in ("/etc/tg-test", "/usr/tg-test", "/work/main/.venv/tg-test", "/tg-test")}
+                      for p in ("/etc/tg-test", "/usr/tg-test", VENV_FILE, "/tg-test")}
 try:
     socket.create_connection(("1.1.1.1", 53), timeout=2)
     report["net"] = "connected"
@@ -70,11 +71,13 @@ def probe(tmp_path_factory):
     (other / "theirs.txt").write_text("secret")
     (out / "grades.csv").write_text("secret")
     paths = [str(ROOT / "solutions"), str(ROOT / "autograder"), str(ROOT / ".nbgrader"), str(ROOT / "tests"),
-             str(out), str(out / "grades.csv"), str(other), str(other / "theirs.txt"), "/root/.cache", "/work/shared"]
+             str(out), str(out / "grades.csv"), str(other), str(other / "theirs.txt"), "/root/.cache",
+             str(ROOT.parent / "shared")]
     limits = Limits(cpu_seconds=30, file_bytes=1 << 20, processes=64, open_files=128, memory_bytes=2 << 30)
     sb = Sandbox(mine, limits=limits).start()
     try:
-        sb.send({"op": "setup", "cells": [{"label": "probe", "source": f"PATHS = {paths!r}\n" + PROBE}]})
+        setup = f"PATHS = {paths!r}\nVENV_FILE = {str(Path(sys.prefix) / 'tg-test')!r}\n"
+        sb.send({"op": "setup", "cells": [{"label": "probe", "source": setup + PROBE}]})
         while sb.recv(time.monotonic() + 120).get("op") != "ready":
             pass
         text = sb.cut_output()["stdout"]
