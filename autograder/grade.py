@@ -32,7 +32,7 @@ from pathlib import Path
 
 from . import feedback
 from .paths import SOLUTIONS, assignments, notebook_path
-from .sandbox import Limits
+from .sandbox import Limits, sweep_scratch
 
 CSV_FIELDS = ("learner", "assignment", "score", "max_score", "status")
 ZIP_MAX_MEMBERS = 10_000
@@ -150,7 +150,7 @@ def grade_job(job):
     try:
         from . import trusted
 
-        with tempfile.TemporaryDirectory(prefix="tg-job-") as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"tg-job-{os.getpid()}-") as tmp:
             folder = None
             if src is not None and Path(src).is_file():
                 folder = extract_assignment(src, learner, assignment, Path(tmp) / assignment)
@@ -216,6 +216,9 @@ def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, 
     _log(progress, f"grading {len(learners)} learner(s) x {len(ids)} assignment(s): {len(jobs)} job(s), "
                    f"{len(jobs) - len(todo)} already graded, {workers} worker(s)")
     out.mkdir(parents=True, exist_ok=True)
+    swept = sweep_scratch()
+    if swept:
+        _log(progress, f"removed {len(swept)} scratch folder(s) left by a grader that was killed")
     payload = {(learner, a): (learner, a, str(learners[learner]), str(source), str(out), limits, mode)
                for learner, a in todo}
     crashes = {}

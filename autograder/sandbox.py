@@ -27,6 +27,7 @@ when user namespaces are allowed. ``Sandbox.not_enforced`` lists, in words, what
 from __future__ import annotations
 
 import os
+import re
 import select
 import shlex
 import shutil
@@ -106,9 +107,49 @@ def _font_cache():
     return None
 
 
+SCRATCH = re.compile(r"tg-(?:job|runner|sandbox)-(\d+)-.+")
+
+
+def scratch_dir(kind):
+    """A new private folder ``<tmp>/tg-<kind>-<pid>-...``: named by its owner's PID so that
+    ``sweep_scratch`` can tell a folder whose grader was killed (SIGKILL leaves no chance to clean up)."""
+    return Path(tempfile.mkdtemp(prefix=f"tg-{kind}-{os.getpid()}-"))
+
+
+def _alive(pid):
+    """Whether process ``pid`` exists and is not a zombie (killed, not yet reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def sweep_scratch(root=None):
+    """Remove this user's scratch folders (``scratch_dir``) whose owning process is gone; returns them."""
+    root = Path(root or tempfile.gettempdir())
+    removed = []
+    for path in sorted(root.glob("tg-*-*-*")):
+        match = SCRATCH.fullmatch(path.name)
+        try:
+            mine = path.is_dir() and not path.is_symlink() and path.stat().st_uid == os.getuid()
+        except OSError:
+            continue
+        if match and mine and not _alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 def _runner_dir():
     """A private directory holding learner_runner.py and wire.py (the only grader code it sees)."""
-    path = Path(tempfile.mkdtemp(prefix="tg-runner-"))
+    path = scratch_dir("runner")
     for name in ("learner_runner.py", "wire.py"):
         shutil.copy(HERE / name, path / name)
     path.chmod(0o755)
@@ -258,7 +299,8 @@ class Sandbox:
         ]
         python = sys.executable
         inner = ["chroot", str(newroot), "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
-                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+                 "--pdeathsig", "KILL", "--",
                  "env", "-i", *self._env(HOME), python, f"{RUNNER_DIR}/learner_runner.py", str(req), str(resp)]
         lines.append("exec " + " ".join(q(a) for a in self._prlimit() + inner))
         return "\n".join(lines)
@@ -269,7 +311,7 @@ class Sandbox:
             size = sum(p.stat().st_size for p in self.files.rglob("*") if p.is_file() and not p.is_symlink())
             if size > self.limits.submission_bytes:
                 raise SandboxError(f"submission too large ({_mib(size)} > {_mib(self.limits.submission_bytes)})")
-        self._tmp = Path(tempfile.mkdtemp(prefix="tg-sandbox-"))
+        self._tmp = scratch_dir("sandbox")
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         runner = _runner_dir()
@@ -295,6 +337,12 @@ class Sandbox:
             cmd = prefix + self._prlimit() + ["env", "-i", *self._env(str(home)), sys.executable,
                                               str(runner / "learner_runner.py"), str(req_r), str(resp_w)]
             cwd = str(home)
+        # The learner's process dies with the thread that started it: setpriv sets the parent-death
+        # signal on unshare (or on Python, without namespaces); in root mode the learner's Python is
+        # PID 1 of its PID namespace and the inner setpriv sets its parent-death signal too (after the
+        # change of user, which clears it), so a grader killed with SIGKILL takes its sandboxes, and all
+        # they started, along.
+        cmd = ["setpriv", "--pdeathsig", "KILL", "--", *cmd]
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

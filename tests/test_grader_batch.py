@@ -144,6 +144,9 @@ def test_killed_batch_resumes_without_regrading(tmp_path):
     assert sorted(r["learner"] for r in rows) == [f"learner{i}" for i in range(4)]
     assert [float(r["score"]) for r in sorted(rows, key=lambda r: r["learner"])] == [MAX_SCORE, 0, MAX_SCORE, 0]
     assert len(list((out / "results").rglob("*.json"))) == 4
+    from autograder.sandbox import sweep_scratch
+
+    assert sweep_scratch() == [], "the second run should have removed the killed run's scratch folders"
 
 
 COURSE_ASSIGNMENTS = assignments(SOLUTIONS) if SOLUTIONS.is_dir() else []

@@ -174,3 +174,47 @@ def test_protections_are_reported():
         assert word in text
     assert sb.not_enforced == []
     assert Sandbox(mode="rlimits").not_enforced, "without root, what is missing must be said"
+
+
+ORPHAN_SCRIPT = r'''
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from autograder.sandbox import Limits, Sandbox
+sb = Sandbox(sys.argv[2], limits=Limits(cpu_seconds=30)).start()
+sb.send({"op": "setup", "cells": [{"label": "sleeper", "source":
+         "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\nwhile True: time.sleep(0.1)"}]})
+print(sb.uid, flush=True)
+time.sleep(300)
+'''
+
+
+def _processes_of(uid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.stat(f"/proc/{entry}").st_uid == uid:
+                    found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def test_a_killed_grader_takes_its_sandboxes_along(tmp_path):
+    """SIGKILL the process that started a sandbox: the learner's process and its children die too."""
+    import signal
+    import subprocess
+
+    grader = subprocess.Popen([sys.executable, "-c", ORPHAN_SCRIPT, str(ROOT), str(tmp_path)],
+                              stdout=subprocess.PIPE, text=True)
+    uid = int(grader.stdout.readline())
+    deadline = time.monotonic() + 30
+    while len(_processes_of(uid)) < 2 and time.monotonic() < deadline:  # the learner and its `sleep`
+        time.sleep(0.1)
+    assert len(_processes_of(uid)) >= 2, "the learner's cell did not start"
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 10
+    while _processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_of(uid), f"left running after the grader was killed: {_processes_of(uid)}"
