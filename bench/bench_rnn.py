@@ -5,7 +5,8 @@ For each size (N, T, D, H) and dtype (float32, float64):
 * ``rnn fwd+bwd``: ``gradlab.rnn.rnn_forward`` + ``rnn_backward`` of the upstream gradient ``dh``,
   against ``torch.nn.RNN(nonlinearity='tanh', batch_first=True)`` holding the same weights, forward and
   ``h.backward(dh)`` (the upstream gradient injected directly, torch's fastest way; ``sum(h * dh)``
-  would add a product and cost torch about 4 % more), with the same inputs, dtype and thread count. Budget (design: "no slower than torch"; the issue: at most 0.8x torch's time).
+  would add a product and cost torch about 4 % more), with the same inputs, dtype and thread count.
+  Budget (design: "no slower than torch"; the issue: at most 0.8x torch's time).
 * ``rnn GFLOP/s``: the useful floating-point work, 6 N T H (D + H) flops (forward: input projections
   and recurrence; backward: recurrence, dx, dWx, dWh), per second of the NumPy run (median), next to
   the rate of ``np.matmul`` on 1024 x 1024 matrices of the same dtype timed interleaved with it (median;
