@@ -8,7 +8,6 @@ without its ``slow`` cells, as the class grader runs it: every graded cell must 
 """
 
 import re
-import time
 
 import nbformat
 import pytest
@@ -31,9 +30,7 @@ def _execute(nb, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     client = NotebookClient(nb, kernel_name="python3", timeout=600,
                             resources={"metadata": {"path": str(NOTEBOOK.parent)}})
-    start = time.perf_counter()
     client.execute()
-    return time.perf_counter() - start
 
 
 def _problems(nb):
@@ -61,19 +58,19 @@ def monkeymodule():
 @pytest.fixture(scope="module")
 def executed(monkeymodule):
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    seconds = _execute(nb, monkeymodule)
-    return nb, seconds
+    _execute(nb, monkeymodule)
+    return nb
 
 
 def test_no_stderr_no_tensorflow_log_line_no_error(executed):
     """Every cell of the executed solution runs without error, stderr output or TensorFlow log lines."""
-    nb, _ = executed
+    nb = executed
     assert not _problems(nb), _problems(nb)
 
 
 def test_every_experiment_ran(executed):
     """The asserted experiment cells (regression, explosion, TensorBoard) ran and printed their results."""
-    nb, _ = executed
+    nb = executed
     outputs = {c.id: "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
                for c in nb.cells if c.cell_type == "code"}
     assert "Invalid loss, terminating training" in outputs["explode-runs"]   # TerminateOnNaN fired
@@ -81,17 +78,10 @@ def test_every_experiment_ran(executed):
     assert "test accuracy" in outputs["custom-loop"] and "test accuracy" in outputs["keras-digits"]
 
 
-def test_whole_notebook_within_budget(executed):
-    """The notebook executes within the course budget (60 s on 2 idle cores; generous bound when shared)."""
-    _, seconds = executed
-    assert seconds < 180, f"notebook 06 took {seconds:.0f} s"
-
-
 def test_graded_cells_pass_without_slow_cells(monkeypatch):
     """With every `slow` cell removed (as the grader runs it), all graded cells still pass, quietly."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells = [c for c in nb.cells if not is_slow(c)]
     assert sum(is_test(c) for c in nb.cells) >= 6
-    seconds = _execute(nb, monkeypatch)
+    _execute(nb, monkeypatch)
     assert not _problems(nb), _problems(nb)
-    assert seconds < 90, f"graded part of notebook 06 took {seconds:.0f} s"

@@ -1,10 +1,9 @@
 """The widgets of notebook 02, driven without a browser: a redraw changes the picture, uses the
-learner's functions passed in, and is fast enough (the course's budget is 100 ms; the bound here is
-looser because the test machine is shared). The reference implementations passed in are the
-test-only ones of tests/test_gradlab_vanishing.py."""
+learner's functions passed in. How fast a redraw answers (budget 100 ms) is measured by
+``bench/bench_widgets.py``, not here. The reference implementations passed in are the test-only ones of
+tests/test_gradlab_vanishing.py."""
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -12,8 +11,6 @@ from gradlab import rnn, rnn_tools
 from gradlab.widgets import CliffExplorer, GradNormExplorer
 from PIL import Image
 from test_gradlab_vanishing import ref_cliff, ref_hidden_grad_norms, ref_scale, ref_sigma
-
-TIME_LIMIT_S = 0.5  # per redraw on a loaded 2-core machine; the target (bench/) is 100 ms
 
 
 def _pixels(png):
@@ -82,16 +79,6 @@ def test_extreme_settings_draw_without_errors(grad_explorer, activation):
     assert 0 < lo < hi < np.inf
 
 
-def test_grad_norm_redraw_is_fast(grad_explorer):
-    grad_explorer.redraw(rho=1.0, num_steps=200, activation="tanh")  # warm up fonts and caches
-    times = []
-    for rho in (0.6, 0.9, 1.2, 1.5, 1.8):
-        t0 = time.perf_counter()
-        grad_explorer.redraw(rho=rho, num_steps=200, activation="tanh")
-        times.append(time.perf_counter() - t0)
-    assert sorted(times)[2] < TIME_LIMIT_S, f"median redraw {sorted(times)[2] * 1e3:.0f} ms"
-
-
 def test_builders_require_functions():
     with pytest.raises(TypeError, match="hidden_grad_norms"):
         GradNormExplorer(None, ref_scale, ref_sigma)
@@ -129,13 +116,3 @@ def test_cliff_frames_do_not_keep_old_paths(cliff_explorer):
     cliff_explorer.redraw(lr=0.5, clip=0.3)
     cliff_explorer.redraw(lr=3.0, clipping=False)
     assert np.array_equal(_pixels(cliff_explorer.image.value), first)
-
-
-def test_cliff_redraw_is_fast(cliff_explorer):
-    cliff_explorer.redraw(lr=1.0, clipping=False)
-    times = []
-    for lr in (0.3, 1.0, 3.0, 10.0, 20.0):
-        t0 = time.perf_counter()
-        cliff_explorer.redraw(lr=lr, clip=0.5)
-        times.append(time.perf_counter() - t0)
-    assert sorted(times)[2] < TIME_LIMIT_S, f"median redraw {sorted(times)[2] * 1e3:.0f} ms"

@@ -1,6 +1,7 @@
-"""Notebook 03's clipping widget, without a browser: controls retrain, the picture changes, fast enough."""
+"""Notebook 03's clipping widget, without a browser: controls retrain, the picture changes.
 
-import time
+How fast it answers is measured by ``bench/bench_widgets.py`` (p95 redraw, budget 1 s), not here.
+"""
 
 import numpy as np
 import pytest
@@ -34,24 +35,19 @@ def test_every_control_changes_the_picture(explorer):
         seen.append(box.image.value)
 
 
-def test_one_redraw_with_retraining_within_one_second(explorer):
-    """redraw (train both runs afresh, draw, render) answers within 1 s (best of 3)."""
-    explorer.redraw("global norm", 1.0, 0.15)  # warm-up: imports, fonts
-    best = float("inf")
-    for lr in (0.1, 0.2, 0.3):
-        start = time.perf_counter()
-        explorer.redraw("value", 0.05, lr)
-        best = min(best, time.perf_counter() - start)
-    assert best < 1.0, f"a redraw with retraining took {best:.2f} s"
-    assert explorer.last_seconds is not None
+def test_a_new_setting_retrains_and_a_setting_seen_before_does_not(explorer, monkeypatch):
+    """Moving to an unseen setting trains afresh; returning to one already seen only draws (the cache)."""
+    from gradlab import training
 
-
-def test_cached_redraw_is_fast(explorer):
-    """Returning to a setting already seen needs no training: drawing only, well under 1 s."""
-    explorer.png("global norm", 2.0, 0.1)
-    start = time.perf_counter()
-    explorer.png("global norm", 2.0, 0.1)
-    assert time.perf_counter() - start < 0.5
+    calls = []
+    real = training.train_many
+    monkeypatch.setattr(training, "train_many", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    first = explorer.png("value", 0.05, 0.123)
+    assert len(calls) == 1 and len(calls[0]) == 2, "an unseen setting trains the clipped and the plain run"
+    assert explorer.png("global norm", 2.0, 0.123) != first and len(calls) == 2
+    again = explorer.png("value", 0.05, 0.123)
+    assert len(calls) == 2, "a setting seen before was trained again"
+    assert again[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_bad_inputs_are_refused(explorer):
