@@ -1,7 +1,8 @@
 """``make lab`` works: JupyterLab starts on course/ with the nbgrader and ipywidgets extensions.
 
-The server is started as ``make lab`` starts it (notebook dir ``course``, ``JUPYTER_CONFIG_PATH`` =
-autograder/), headless on a free loopback port with a random token, and stopped afterwards.
+The server is started by ``make lab`` itself (the Makefile's command: notebook dir ``course``,
+``JUPYTER_CONFIG_PATH`` = autograder/), on a free loopback port with a random token and no browser,
+and stopped afterwards.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import re
 import subprocess
 
 import pytest
-from browser.lab import COURSE, REQUIRED_LAB_EXTENSIONS, REQUIRED_SERVER_EXTENSIONS, VENV_BIN, start_lab
+from browser.lab import COURSE, REQUIRED_LAB_EXTENSIONS, REQUIRED_SERVER_EXTENSIONS, VENV_BIN, start_make_lab
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """``jupyter lab --notebook-dir=course`` as ``make lab`` runs it, with a token, on 127.0.0.1."""
-    server = start_lab(COURSE, tmp_path_factory.mktemp("lab-home"), name="make-lab")
+    """``make lab`` on a free port of 127.0.0.1, with a token."""
+    server = start_make_lab(tmp_path_factory.mktemp("lab-home"))
     yield server
     server.stop()
     assert server.process.poll() is not None, "jupyter lab is still running after stop()"

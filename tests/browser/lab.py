@@ -133,6 +133,37 @@ class LabServer:
             pass
 
 
+def _prepare_home(home: Path) -> None:
+    """Private Jupyter dirs for a test server, with an offline lab (no news feed, no update check)."""
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(OFFLINE_LAB_CONFIG))
+    for plugin, settings in OFFLINE_LAB_SETTINGS.items():
+        package, _, plugin_name = plugin.partition(":")
+        path = home / "config" / "lab" / "user-settings" / package / f"{plugin_name}.jupyterlab-settings"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(settings))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+
+def _launch(cmd, *, cwd, env, log_path, notebook_dir, port, token, timeout) -> tuple[LabServer | None, str]:
+    """Start ``cmd``; the server once ``/api/status`` answers, else (None, the log's tail)."""
+    log = open(log_path, "wb")  # noqa: SIM115 (the server writes to it until it stops)
+    process = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    server = LabServer(f"http://127.0.0.1:{port}", token, Path(notebook_dir), process, log_path, env)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if server.get("api/status", timeout=5)[0] == 200:
+                return server, ""
+        except OSError:
+            pass
+        time.sleep(0.25)
+    tail = server.log_tail()
+    server.stop()
+    return None, tail
+
+
 def start_lab(
     notebook_dir: Path,
     home: Path,
@@ -148,15 +179,7 @@ def start_lab(
     ``test-artifacts/browser/<name>-server.log``. Retries on another port if the chosen one was taken
     in the meantime. Raises ``RuntimeError`` with the log's tail when the server does not come up.
     """
-    (home / "config").mkdir(parents=True, exist_ok=True)
-    # Offline: no news feed, no update check (JupyterLab would try to reach the internet).
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(OFFLINE_LAB_CONFIG))
-    for plugin, settings in OFFLINE_LAB_SETTINGS.items():
-        package, _, plugin_name = plugin.partition(":")
-        path = home / "config" / "lab" / "user-settings" / package / f"{plugin_name}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings))
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    _prepare_home(home)
     log_path = ARTIFACTS / f"{name}-server.log"
     env = jupyter_env(home, **(env_overrides or {}))
     last_error = ""
@@ -173,22 +196,34 @@ def start_lab(
         ]  # fmt: skip
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")
-        log = open(log_path, "wb")  # noqa: SIM115 (the server writes to it until it stops)
-        process = subprocess.Popen(
-            cmd, cwd=notebook_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        log.close()
-        server = LabServer(f"http://127.0.0.1:{port}", token, Path(notebook_dir), process, log_path, env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                if server.get("api/status", timeout=5)[0] == 200:
-                    return server
-            except OSError:
-                pass
-            time.sleep(0.25)
-        last_error = server.log_tail()
-        server.stop()
+        server, last_error = _launch(cmd, cwd=notebook_dir, env=env, log_path=log_path, notebook_dir=notebook_dir,
+                                     port=port, token=token, timeout=timeout)
+        if server is not None:
+            return server
         if "address already in use" not in last_error.lower():
             break
     raise RuntimeError(f"jupyter lab did not start (log {log_path}):\n{last_error}")
+
+
+def start_make_lab(home: Path, *, timeout: float = 180.0) -> LabServer:
+    """Run the README's ``make lab`` itself (on a free port, token from ``JUPYTER_TOKEN``, no browser).
+
+    The Makefile's own command line is what starts the server, so the test sees what a learner gets;
+    the virtual environment's stamp is taken as up to date (``make test`` has just made it).
+    """
+    _prepare_home(home)
+    log_path = ARTIFACTS / "make-lab-server.log"
+    last_error = ""
+    for _attempt in range(3):
+        port, token = free_port(), secrets.token_hex(24)
+        env = jupyter_env(home, JUPYTER_TOKEN=token, BROWSER="true")  # BROWSER: a no-op for webbrowser
+        env.pop("JUPYTER_CONFIG_PATH", None)  # the Makefile must set it itself
+        cmd = ["make", "--no-print-directory", "-o", ".venv/.installed-stamp", "lab", f"PORT={port}"]
+        server, last_error = _launch(cmd, cwd=ROOT, env=env, log_path=log_path, notebook_dir=COURSE,
+                                     port=port, token=token, timeout=timeout)
+        if server is not None:
+            server.env = jupyter_env(home)  # for tools run beside it (`jupyter server extension list`)
+            return server
+        if "address already in use" not in last_error.lower():
+            break
+    raise RuntimeError(f"make lab did not start (log {log_path}):\n{last_error}")
