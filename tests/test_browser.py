@@ -161,3 +161,21 @@ def test_formgrader_lists_the_course_assignments(instructor_lab, page_for):  # n
             answer = page.request.get(href)
             assert answer.ok and "/solutions/" in answer.url, f"{href} -> {answer.status} {answer.url}"
         assert not [m for m in recorder.console if m.startswith("[pageerror]")], recorder.console
+
+
+def test_a_failure_leaves_a_screenshot_and_the_console_log(learner_lab, page_for):  # noqa: F811
+    """A failing step inside evidence_on_failure saves a PNG and the console log and names both paths."""
+    recorder = page_for(learner_lab)
+    page = recorder.page
+    page.goto(learner_lab.url("lab"), timeout=SLOW_MS)
+    page.locator("#jp-MainMenu").wait_for(timeout=SLOW_MS)
+    page.evaluate("() => console.log('tg-evidence-probe')")
+    with pytest.raises(AssertionError) as failure:
+        with recorder.evidence_on_failure("evidence_probe"):
+            raise AssertionError("a deliberate failure")
+    notes = "\n".join(getattr(failure.value, "__notes__", []))
+    shot = next(Path(p) for p in notes.split(": ", 1)[1].split(", ") if p.endswith("evidence_probe.png"))
+    log = shot.with_name("evidence_probe.console.log")
+    assert str(log) in notes and str(learner_lab.log_path) in notes, notes
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 1000
+    assert "[log] tg-evidence-probe" in log.read_text()
