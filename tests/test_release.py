@@ -30,6 +30,26 @@ def _source_regions(nb, begin, end):
     return inside, outside
 
 
+def _src(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def _visible_lines(nb):
+    """Lines of a source notebook that stand, at least once, outside every hidden-test and solution region."""
+    visible = set()
+    for cell in nb["cells"]:
+        region = None
+        for line in _src(cell).splitlines():
+            stripped = line.strip()
+            if "### BEGIN HIDDEN TESTS" in stripped or "### BEGIN SOLUTION" in stripped:
+                region = stripped
+            elif "### END HIDDEN TESTS" in stripped or "### END SOLUTION" in stripped:
+                region = None
+            elif stripped and region is None:
+                visible.add(stripped)
+    return visible
+
+
 def _course_text():
     return "\n".join(p.read_text() for p in sorted(COURSE.glob("*/*.ipynb")))
 
@@ -76,21 +96,56 @@ def test_no_solution_or_hidden_test_marker_in_course():
         assert marker not in text
 
 
+#: A hidden-test line this long is specific enough that finding it in gradlab's code means it leaked
+#: (shorter ones, such as ``continue`` or ``N, T, _ = X.shape``, are everyday code).
+SPECIFIC_LINE = 45
+
+
+def _released_lines():
+    """Stripped lines of every released notebook in course/."""
+    return set().union(*(_course_lines(a) for a in ASSIGNMENTS))
+
+
+def _gradlab_lines():
+    """Stripped lines of gradlab's source files in course/gradlab."""
+    return {line.strip() for path in sorted((COURSE / "gradlab").rglob("*.py"))
+            for line in path.read_text().splitlines() if line.strip()}
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_no_hidden_test_or_solution_line_in_course(assignment):
-    """No line of a hidden test or a solution (that is not also visible in the source) appears in its release."""
+    """No hidden-test or solution line (not visible in some source) is in a release; no hidden test in gradlab."""
     nb = notebooks.read(notebook_path(assignment))
-    course_lines = _course_lines(assignment)
+    visible_anywhere = set().union(*(_visible_lines(notebooks.read(notebook_path(a))) for a in ASSIGNMENTS))
+    released = _released_lines()
     for begin, end in (("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"), ("### BEGIN SOLUTION", "### END SOLUTION")):
-        inside, outside = _source_regions(nb, begin, end)
-        secret = {line for line in inside - outside if len(line) > 3 and not re.fullmatch(r"[\W_]+", line)}
-        leaked = sorted(secret & course_lines)
+        inside, _ = _source_regions(nb, begin, end)
+        secret = {line for line in inside - visible_anywhere if len(line) > 3 and not re.fullmatch(r"[\W_]+", line)}
+        leaked = sorted(secret & released)
         assert not leaked, f"{begin.split()[-1].lower()} lines leaked into course/: {leaked[:5]}"
+    hidden, _ = _source_regions(nb, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+    in_gradlab = sorted(line for line in (hidden - visible_anywhere) & _gradlab_lines() if len(line) >= SPECIFIC_LINE)
+    assert not in_gradlab, f"hidden-test lines appear in course/gradlab: {in_gradlab[:5]}"
+
+
+def _exercise_groups(nb):
+    """(exercise grade ids, the test cells that follow them) for each run of solution cells."""
+    groups = []
+    for cell in nb["cells"]:
+        if notebooks.is_solution(cell):
+            if groups and not groups[-1][1]:
+                groups[-1][0].append(notebooks.grade_id(cell))  # exercises tested together
+            else:
+                groups.append(([notebooks.grade_id(cell)], []))
+        elif notebooks.is_test(cell):
+            assert groups, f"test cell {notebooks.grade_id(cell)} comes before any exercise"
+            groups[-1][1].append(cell)
+    return groups
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_graded_cells_follow_the_conventions(assignment):
-    """Every exercise has a solution cell and tests; every test cell opens with a one-line docstring."""
+    """Each exercise has a visible test and hidden tests after it; every test cell opens with a docstring."""
     nb = notebooks.read(notebook_path(assignment))
     tests = [c for c in nb["cells"] if notebooks.is_test(c)]
     solutions = [c for c in nb["cells"] if notebooks.is_solution(c)]
@@ -104,6 +159,11 @@ def test_graded_cells_follow_the_conventions(assignment):
         assert not notebooks.is_slow(cell), "a graded cell must not be tagged slow"
         hidden += "### BEGIN HIDDEN TESTS" in src
     assert hidden >= len(solutions), "each exercise needs hidden tests"
+    for exercises, group in _exercise_groups(nb):
+        visible = [notebooks.grade_id(c) for c in group if "### BEGIN HIDDEN TESTS" not in _src(c)]
+        hidden_ = [notebooks.grade_id(c) for c in group if "### BEGIN HIDDEN TESTS" in _src(c)]
+        assert visible, f"exercise {exercises} has no visible test cell (the common mistake, shown to learners)"
+        assert hidden_, f"exercise {exercises} has no hidden tests"
     ids = [notebooks.grade_id(c) for c in nb["cells"] if notebooks.nbgrader_meta(c)]
     assert len(ids) == len(set(ids)), "duplicate grade ids"
 
