@@ -167,6 +167,7 @@ def grade_job(job):
         result = _failed(source_nb, f"invalid zip ({exc})")
     except Exception as exc:  # noqa: BLE001 - a bad submission never stops the batch
         result = _failed(source_nb, f"grader error ({type(exc).__name__}: {str(exc)[:200]})")
+        # _failed screens the status (trusted._result): the message may quote what the learner sent
     result.update(learner=learner, assignment=assignment, elapsed_s=round(time.monotonic() - t0, 3))
     _write_json(result_path(out, learner, assignment), result)
     return {k: result[k] for k in CSV_FIELDS} | {"elapsed_s": result["elapsed_s"]}

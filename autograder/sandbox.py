@@ -8,7 +8,9 @@ runs ``learner_runner.py`` under ``unshare --mount --net --pid --ipc --uts --for
   ``/etc`` (the system's programs and libraries), the Python runtime and virtual environment,
   ``course/gradlab`` and the runner; a private ``/tmp``, ``/dev/shm`` and a home directory (a
   size-limited tmpfs) holding a copy of this submission's own files. solutions/, the gradebook, the
-  output folder, other learners' submissions and the rest of the repository do not exist in there;
+  output folder, other learners' submissions and the rest of the repository do not exist in there,
+  nor do the gradlab modules that define one of the graded assignment's exercises
+  (``answer_modules``: a filtered copy of gradlab is mounted in place of the real one);
 * **an unprivileged user**: a numeric uid/gid of its own (61000 and up; never root, no groups, no
   capabilities, ``no_new_privs``), so sandboxes cannot signal each other either;
 * **limits** (``prlimit``): CPU seconds, address space, processes/threads, file size, open files,
@@ -26,6 +28,7 @@ when user namespaces are allowed. ``Sandbox.not_enforced`` lists, in words, what
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import select
@@ -107,6 +110,70 @@ def _font_cache():
     return None
 
 
+def _top_level_names(tree):
+    """Names a module binds at its top level (defs, classes, assignments, imports; inside if/try too)."""
+    names, todo = set(), list(tree.body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            for part in ("body", "orelse", "finalbody", "handlers"):
+                todo += getattr(node, part, [])
+        elif isinstance(node, ast.ExceptHandler):
+            todo += node.body
+    return names
+
+
+def answer_modules(exercises, root=None):
+    """The gradlab modules (paths relative to ``root``) that bind a name of one of ``exercises``.
+
+    The rule of tests/test_gradlab_holds_no_answers.py, read from the source: a notebook never imports
+    such a module, so the sandbox of that notebook's assignment leaves it out (``import`` fails).
+    """
+    root = Path(root or GRADLAB)
+    exercises = set(exercises or ())
+    found = []
+    if not exercises or not root.is_dir():
+        return found
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if path.name == "__init__.py" or "__pycache__" in rel.parts:
+            continue
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            found.append(rel)  # unreadable here: hide it rather than guess
+            continue
+        if _top_level_names(tree) & exercises:
+            found.append(rel)
+    return found
+
+
+def filtered_gradlab(dest, hidden, root=None):
+    """A copy of gradlab at ``dest`` without the ``hidden`` modules (nor their compiled files)."""
+    root = Path(root or GRADLAB)
+    hidden = {Path(h) for h in hidden}
+    stems = {(h.parent, h.stem) for h in hidden}
+
+    def ignore(folder, names):
+        rel = Path(folder).relative_to(root)
+        skip = {n for n in names if rel / n in hidden}
+        if rel.name == "__pycache__":
+            skip |= {n for n in names if (rel.parent, n.split(".")[0]) in stems}
+        return skip
+
+    shutil.copytree(root, dest, ignore=ignore, symlinks=False)
+    for folder in [Path(dest), *Path(dest).rglob("*")]:
+        folder.chmod(0o755 if folder.is_dir() else 0o644)
+    return Path(dest)
+
+
 SCRATCH = re.compile(r"tg-(?:job|runner|sandbox)-(\d+)-.+")
 
 
@@ -163,9 +230,11 @@ class Sandbox:
 
     ``files`` is the folder whose contents become the learner's home and working directory (a copy;
     nothing is written back). ``uid`` picks the unprivileged user (distinct per concurrent sandbox).
+    ``exercises`` are the grade ids of the assignment's exercises: in root mode, the gradlab modules
+    that define one of those names (``answer_modules``) are left out of the sandbox.
     """
 
-    def __init__(self, files=None, *, limits=None, uid=None, mode=None):
+    def __init__(self, files=None, *, limits=None, uid=None, mode=None, exercises=()):
         self.files = Path(files) if files else None
         self.limits = limits or Limits()
         self.uid = int(uid) if uid is not None else UID_BASE + 1 + os.getpid() % 3000
@@ -183,6 +252,9 @@ class Sandbox:
         self._cut = False
         self._fds = {}
         self._ns_init = None
+        self.exercises = frozenset(exercises or ())
+        self.hidden_modules = answer_modules(self.exercises) if self.exercises else []
+        self._gradlab = None  # root mode: the filtered copy of gradlab bound in its place
 
     # -- what is enforced --------------------------------------------------------------------------
 
@@ -206,7 +278,8 @@ class Sandbox:
                 "files: chroot on a tmpfs with read-only system, Python and gradlab; home, /tmp and "
                 f"/dev/shm are private tmpfs of {_mib(lim.disk_bytes)} holding a copy of the submission",
                 "processes: private PID, IPC, UTS and mount namespaces",
-            ] + common
+            ] + ([f"gradlab: left out because they define this assignment's exercises: {self._hidden_text()}"]
+                 if self.hidden_modules else []) + common
         if self.mode == "userns":
             return ["network: none (user + network namespace)"] + common
         return common
@@ -222,9 +295,15 @@ class Sandbox:
             "disk: no size limit on the working directory beyond RLIMIT_FSIZE per file",
             "processes: no private PID namespace; a process that leaves the process group may outlive it",
         ]
+        if self.hidden_modules:
+            missing.append("gradlab: modules that define this assignment's exercises stay importable "
+                           f"({self._hidden_text()})")
         if self.mode == "rlimits":
             missing.insert(0, "network: not blocked (no user namespaces available)")
         return missing
+
+    def _hidden_text(self):
+        return ", ".join("gradlab." + ".".join(Path(h).with_suffix("").parts) for h in self.hidden_modules)
 
     # -- start -------------------------------------------------------------------------------------
 
@@ -282,8 +361,12 @@ class Sandbox:
                 lines.append(f"ln -s {q(os.readlink(path))} {R}/{name}")
             elif path.is_dir():
                 bind(path)
-        for path in (sys.base_prefix, sys.prefix, GRADLAB):
+        for path in (sys.base_prefix, sys.prefix):
             bind(path)
+        if self._gradlab is not None:  # gradlab without the modules that answer this assignment
+            bind(self._gradlab, str(Path(GRADLAB).resolve()))
+        else:
+            bind(GRADLAB)
         if Path(sys.prefix) != Path(sys.prefix).resolve():
             lines.append(f"mkdir -p {R}{q(str(Path(sys.prefix).parent))} && "
                          f"ln -s {q(str(Path(sys.prefix).resolve()))} {R}{q(sys.prefix)}")
@@ -319,6 +402,8 @@ class Sandbox:
         if self.mode == "root":
             newroot = self._tmp / "root"
             newroot.mkdir()
+            if self.hidden_modules:
+                self._gradlab = filtered_gradlab(self._tmp / "gradlab", self.hidden_modules)
             script = self._root_script(newroot, runner, req_r, resp_w)
             cmd = ["unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
                    "--propagation", "private", "sh", "-c", script]

@@ -31,6 +31,7 @@ import inspect
 import io
 import json
 import linecache
+import re
 import signal
 import sys
 import textwrap
@@ -48,6 +49,11 @@ STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 MAX_NOTEBOOK_BYTES = 50 << 20
 MAX_RESTARTS = 3
 MESSAGE_CHARS = 500
+STATUS_CHARS = 200
+# An exception's type name comes from the learner's process (``type("<any text>", (Exception,), {})``):
+# only names that look like a (dotted) identifier are shown, and only after the redaction screen.
+TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,60}")
+TYPE_WITHHELD = "[exception name withheld]"
 TRUSTED_MODULES = {"numpy", "torch", "tensorflow", "keras", "gradlab", "matplotlib", "sklearn", "scipy",
                    "tqdm", "ipywidgets", "pandas"}
 UNSAFE_STDLIB = {"antigravity", "this", "webbrowser", "turtle", "turtledemo", "idlelib", "tkinter", "pydoc",
@@ -75,6 +81,8 @@ class Plan:
     tests: list = field(default_factory=list)  # [TestCell]
     notes: list = field(default_factory=list)
     secrets: Secrets = field(default_factory=lambda: Secrets())
+    exercises: frozenset = frozenset()  # grade ids of the source's solution cells
+    skipped: dict = field(default_factory=dict)  # setup cell index -> why it is skipped on a restart
 
     @property
     def max_score(self):
@@ -177,6 +185,15 @@ def redact(text, secrets):
     return text
 
 
+def safe_type_name(name, secrets):
+    """An exception type name fit for feedback: an identifier that quotes no secret, else a placeholder."""
+    if name is None:
+        return None
+    if type(name) is not str or not TYPE_NAME.fullmatch(name) or secrets.found_in(name):
+        return TYPE_WITHHELD
+    return name
+
+
 def read_submission(path):
     """The submission notebook as a dict, or SubmissionProblem saying why it cannot be read."""
     path = Path(path)
@@ -201,6 +218,8 @@ def read_submission(path):
 def build_plan(source_nb, submission_nb):
     """The cells to run in the sandbox and the test cells to run here (see the module docstring)."""
     plan = Plan(secrets=Secrets(source_nb))
+    plan.exercises = frozenset(notebooks.grade_id(c) for c in source_nb.get("cells", [])
+                               if notebooks.is_solution(c) and notebooks.grade_id(c))
     by_id, seen_dupes = {}, set()
     for cell in (submission_nb or {}).get("cells", []):
         if not isinstance(cell, dict):
@@ -528,9 +547,10 @@ class Session:
 def start_learner(plan, files, limits, uid, deadline, mode=None):
     """Start the sandbox and run the setup cells; a cell that hangs or kills it is skipped on a restart.
 
-    Returns (sandbox or None, cell results, output, incidents).
+    Returns (sandbox or None, cell results, output, incidents). The cells skipped are remembered in
+    ``plan.skipped``, so that a later restart (after a test ended the process) skips them too.
     """
-    skipped = {}
+    skipped = plan.skipped
     incidents = []
     output = {"stdout": "", "stderr": ""}
     for _attempt in range(MAX_RESTARTS + 1):
@@ -538,7 +558,7 @@ def start_learner(plan, files, limits, uid, deadline, mode=None):
             {"label": c["label"], "source": f"raise RuntimeError({skipped[i]!r})" if i in skipped else c["source"]}
             for i, c in enumerate(plan.setup)
         ]
-        sandbox = Sandbox(files, limits=limits, uid=uid, mode=mode)
+        sandbox = Sandbox(files, limits=limits, uid=uid, mode=mode, exercises=plan.exercises)
         try:
             sandbox.start()
         except SandboxError as exc:
@@ -656,10 +676,10 @@ def _result(plan, *, status, tests, cells=(), output=None, notes=(), protections
     return {
         "score": round(score, 6),
         "max_score": round(plan.max_score, 6),
-        "status": status,
+        "status": _clip(redact(str(status), plan.secrets), STATUS_CHARS),
         "tests": tests,
         "cells": list(cells),
-        "notes": list(plan.notes) + list(notes),
+        "notes": [_clip(redact(str(n), plan.secrets)) for n in list(plan.notes) + list(notes)],
         "output": output or {"stdout": "", "stderr": ""},
         "protections": list(protections),
         "not_enforced": list(not_enforced),
@@ -670,7 +690,7 @@ def _result(plan, *, status, tests, cells=(), output=None, notes=(), protections
 
 def _failed_tests(plan, reason):
     return [{"grade_id": t.grade_id, "summary": t.summary, "points": t.points, "score": 0.0, "passed": False,
-             "error_type": None, "message": reason} for t in plan.tests]
+             "error_type": None, "message": _clip(redact(reason, plan.secrets))} for t in plan.tests]
 
 
 def _clip(text, n=MESSAGE_CHARS):
@@ -683,6 +703,11 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
 
     ``files`` is the folder copied into the sandbox as the learner's working directory (default: the
     notebook's folder). Never raises for anything a submission can do.
+
+    A test that ends the learner's process (``os._exit`` in a call, a crash, a call past its time
+    limit) fails, and the notebook is run again (at most MAX_RESTARTS times, within the wall clock)
+    for the tests after it. Only the first run's output and cell results are kept: what a restarted
+    run prints may already quote test code shipped to the process that ended.
     """
     limits = limits or Limits()
     t0 = time.monotonic()
@@ -702,51 +727,78 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
         err = cell.get("error") if isinstance(cell, dict) else None
         if isinstance(err, dict) and err.get("type") == "MemoryError" and status == "graded":
             status = "memory limit"
-    probe = Sandbox(limits=limits, uid=uid, mode=mode)
+    probe = Sandbox(limits=limits, uid=uid, mode=mode, exercises=plan.exercises)
     protections, not_enforced = probe.protections, probe.not_enforced
+    cells = [_clean_cell(c, plan, i) for i, c in enumerate(cells) if isinstance(c, dict)]
     if sandbox is None:
         reason = status if status != "graded" else "sandbox failed to start"
         return _result(plan, status=reason, tests=_failed_tests(plan, f"not run: {reason}"), cells=cells,
                        output=_redact_output(output, plan), protections=protections,
                        not_enforced=not_enforced, elapsed=time.monotonic() - t0)
-    session = Session(sandbox, limits, deadline)
-    tests = []
-    try:
-        names = sorted({n for t in plan.tests if _parses(t.source) for n in free_names(t.source)})
+    names = sorted({n for t in plan.tests if _parses(t.source) for n in free_names(t.source)})
+    tests, boxes, restarts = [], [sandbox], 0
+
+    def connect(box):
+        session = Session(box, limits, deadline)
         try:
             description = session.describe(names) if names else {}
         except (SandboxGone, Exception) as exc:
             description = {}
             if not session.dead:
                 session.dead = f"protocol error ({type(exc).__name__})"
+        return session, description
+
+    session, description = connect(sandbox)
+    try:
         for test in plan.tests:
+            if (session.dead and tests and restarts < MAX_RESTARTS
+                    and time.monotonic() < deadline - limits.cell_seconds / 4):
+                restarts += 1
+                sandbox.close()
+                fresh, _cells, _output, _incidents = start_learner(plan, files, limits, uid, deadline, mode)
+                if fresh is not None:  # its cells and output are not kept (see the docstring)
+                    sandbox = fresh
+                    boxes.append(fresh)
+                    session, description = connect(sandbox)
             if session.dead:
                 passed, etype, message = False, "SandboxGone", session.dead
+                message = f"not run: the learner process ended ({message})"
             else:
                 passed, etype, message = run_test(test, session, description,
                                                   max(1.0, deadline - time.monotonic()))
+                if etype == "SandboxGone":
+                    message = f"the learner process ended during this test ({message})"
+                    if status == "graded":
+                        status = session.dead
+                    plan.notes.append(f"Your code ended the notebook's process during the test "
+                                      f"'{test.grade_id}' ({session.dead})" + (
+                                          "; the notebook was run again for the tests after it."
+                                          if test is not plan.tests[-1] else "."))
             if etype == "SandboxGone":
-                message = f"not run: the learner process ended ({message})"
                 etype = None
             tests.append({"grade_id": test.grade_id, "summary": test.summary, "points": test.points,
-                          "score": test.points if passed else 0.0, "passed": passed, "error_type": etype,
+                          "score": test.points if passed else 0.0, "passed": passed,
+                          "error_type": safe_type_name(etype, plan.secrets),
                           "message": _clip(redact(message, plan.secrets))})
         if session.dead and status == "graded":
             status = session.dead
     finally:
         sandbox.close()
-    cells = [_clean_cell(c, plan) for c in cells if isinstance(c, dict)]
     return _result(plan, status=status, tests=tests, cells=cells, output=_redact_output(output, plan),
                    protections=protections, not_enforced=not_enforced, elapsed=time.monotonic() - t0,
-                   cpu=sandbox.cpu_seconds)
+                   cpu=sum(box.cpu_seconds for box in boxes))
 
 
-def _clean_cell(cell, plan):
-    out = {"label": _clip(str(cell.get("label", "")), 100), "ok": bool(cell.get("ok"))}
+def _clean_cell(cell, plan, index):
+    """A setup cell's result as the learner's process reported it, screened; the label is ours."""
+    label = plan.setup[index]["label"] if index < len(plan.setup) else f"cell {index}"
+    out = {"label": _clip(str(label), 100), "ok": cell.get("ok") is True}
     err = cell.get("error")
     if isinstance(err, dict):
-        out["error_type"] = _clip(str(err.get("type", "")), 100)
+        out["error_type"] = safe_type_name(err.get("type"), plan.secrets) or TYPE_WITHHELD
         out["message"] = _clip(redact(str(err.get("message", "")), plan.secrets))
+    elif not out["ok"]:
+        out["error_type"], out["message"] = TYPE_WITHHELD, ""
     return out
 
 

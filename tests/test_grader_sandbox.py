@@ -218,3 +218,42 @@ def test_a_killed_grader_takes_its_sandboxes_along(tmp_path):
     while _processes_of(uid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _processes_of(uid), f"left running after the grader was killed: {_processes_of(uid)}"
+
+
+HIDDEN_PROBE = r'''
+import importlib, json, os, sys
+import gradlab
+report = {"dir": sorted(os.listdir(os.path.dirname(gradlab.__file__)))}
+for name in ("gradlab.clipping", "gradlab.rnn", "gradlab.grading"):
+    try:
+        importlib.import_module(name)
+        report[name] = "imported"
+    except ImportError as exc:
+        report[name] = type(exc).__name__
+try:
+    from gradlab.clipping import clip_by_value
+    report["from_import"] = "imported"
+except ImportError as exc:
+    report["from_import"] = type(exc).__name__
+report["file"] = os.path.exists(os.path.join(os.path.dirname(gradlab.__file__), "clipping.py"))
+print("PROBE" + json.dumps(report))
+'''
+
+
+def test_gradlab_modules_answering_the_assignment_are_left_out(tmp_path):
+    """With the exercises of 03, gradlab.clipping does not exist in the sandbox; other modules import."""
+    sb = Sandbox(tmp_path, limits=Limits(cpu_seconds=60), exercises={"clip_by_value", "clip_by_norm"}).start()
+    try:
+        sb.send({"op": "setup", "cells": [{"label": "probe", "source": HIDDEN_PROBE}]})
+        while sb.recv(time.monotonic() + 120).get("op") != "ready":
+            pass
+        text = sb.cut_output()["stdout"]
+    finally:
+        sb.close()
+    assert "PROBE" in text, text
+    report = json.loads(text.split("PROBE", 1)[1].splitlines()[0])
+    assert report["gradlab.clipping"] == "ModuleNotFoundError" and report["from_import"] == "ModuleNotFoundError"
+    assert report["gradlab.rnn"] == "imported" and report["gradlab.grading"] == "imported", report
+    assert "clipping.py" not in report["dir"] and not report["file"]
+    assert not any(n.startswith("clipping.") for n in report["dir"]), report["dir"]
+    assert (ROOT / "course" / "gradlab" / "clipping.py").is_file(), "the host's gradlab must be untouched"

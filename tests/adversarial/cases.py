@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 from grader_fixture import MAX_SCORE, SOURCE_NB, blank_nb, cell, solution_nb, with_cell
 
@@ -114,7 +115,7 @@ def double(x):
 """
 
 
-def _reader(ctx_paths):
+def _reader(ctx_paths, source_nb=SOURCE_NB):
     return f"""
 import json, os
 found = {{}}
@@ -129,7 +130,7 @@ for path in {ctx_paths!r}:
         found[path] = "DENIED " + type(exc).__name__
 print("READ-ATTEMPT", json.dumps(found))
 try:
-    nb = json.load(open({str(SOURCE_NB)!r}))
+    nb = json.load(open({str(source_nb)!r}))
     for c in nb["cells"]:
         if c.get("metadata", {{}}).get("nbgrader", {{}}).get("solution"):
             exec("".join(c["source"]).replace("### BEGIN SOLUTION", "").replace("### END SOLUTION", ""))
@@ -138,19 +139,24 @@ except Exception as exc:
 """
 
 
-def read_secrets_nb(ctx_paths):
+def read_secrets_nb(ctx_paths, source_nb=SOURCE_NB):
     nb = blank_nb()
-    cell(nb, "double")["source"] = _reader(ctx_paths)
+    cell(nb, "double")["source"] = _reader(ctx_paths, source_nb)
     return nb
 
 
 def no_secrets_read(result, ctx):
+    """Every probed path is unreadable from the sandbox, and the sentinels among them do exist on the host."""
     assert result["score"] == 0, "the stolen solutions earned points"
     out = result["output"]["stdout"]
     assert "READ-ATTEMPT" in out, out[:2000]
     found = json.loads(out.split("READ-ATTEMPT", 1)[1].strip().splitlines()[0])
+    assert set(found) == set(ctx["read_paths"]), "the reader did not probe every path"
     for path, what in found.items():
         assert isinstance(what, str) and what.startswith("DENIED"), f"sandbox could read {path}: {what!r}"
+    for path in ctx["sentinels"]:  # so the denials above are not just "it does not exist anyway"
+        assert os.path.exists(path), f"sentinel {path} is missing on the host: the probe proves nothing"
+        assert found[path].startswith("DENIED"), (path, found[path])
 
 
 def _writer(ctx_paths):
@@ -170,8 +176,16 @@ def double(x):
 
 
 def writes_nothing(result, ctx):
+    """Every write target is denied inside the sandbox and every host file is unchanged afterwards."""
+    out = result["output"]["stdout"]
+    assert "WROTE" not in out, out[:2000]
+    for path in ctx["write_targets"]:
+        assert f"DENIED {path} " in out, f"no denial reported for {path}: {out[:2000]}"
+    for path, before in ctx["snapshots"].items():
+        assert path.read_bytes() == before, f"{path} was modified"
     assert all(row["learner"] != "mallory" for row in ctx["rows"]), "a forged row reached grades.csv"
-    assert SOURCE_NB.read_bytes() == ctx["source_bytes"], "the source notebook was modified"
+    assert "mallory" not in (ctx["out"] / "grades.csv").read_text(), "a forged row reached grades.csv"
+    assert SOURCE_NB.read_bytes() == ctx["source_bytes"], "the committed fixture notebook was modified"
     assert not list(ctx["out"].rglob("mallory*")), "a forged result file appeared"
     loses_only("double_values")(result, ctx)
 
@@ -212,17 +226,24 @@ for _ in tqdm(range(50)):
     pass
 print("progress on stderr", file=sys.stderr)
 """
-LEAK = """
-import __main__
-import os
+# The runner's own globals (IPython's ``__main__`` is the learner's namespace, not the runner): patch
+# the ``_compile`` it compiles shipped test functions with, so as to capture their source.
+SPY = """
+import gc
 import sys
 captured = []
-_orig_compile = __main__._compile
+_runner = next(d for d in gc.get_objects() if type(d) is dict and "Server" in d and "_compile" in d)
+_orig_compile = _runner["_compile"]
 def _spy(source, *args, **kwargs):
     captured.append(source)
     sys.__stdout__.write(source)
     return _orig_compile(source, *args, **kwargs)
-__main__._compile = _spy
+_runner["_compile"] = _spy
+"""
+
+LEAK = SPY + """
+import os
+import sys
 _saved_stdout = os.dup(1)
 
 class RunningMax:
@@ -238,6 +259,31 @@ class RunningMax:
         if captured:
             raise ValueError(text)
         return text
+"""
+
+
+LEAK_TYPE_NAME = SPY + """
+def _named(name):
+    cls = type(name, (Exception,), {})
+    cls.__module__ = "builtins"  # and claim to be a builtin exception
+    return cls
+
+class _Loud:
+    def __repr__(self):
+        return "\\n".join(captured)
+    __str__ = __repr__
+
+class RunningMax:
+    def __init__(self):
+        self.best = None
+    def update(self, value):
+        if any("TG-" in c for c in captured):  # the shipped hidden test is running
+            text = "\\n".join(captured)
+            line = next((l.strip() for l in text.splitlines() if "TG-" in l), text)
+            token = line.split("'")[1] if "'" in line else line
+            raise _named(token)(_Loud())
+        self.best = value if self.best is None else max(self.best, value)
+        return self.best
 """
 
 
@@ -309,6 +355,22 @@ def feedback_has_no_leak(result, ctx):
         assert token not in text, f"{token} leaked into the result"
 
 
+def spy_captured_shipped_code(result, ctx):
+    """The attack really ran: the spy cell ran and the shipped test failed on what it raised."""
+    assert all(c["ok"] for c in result["cells"]), result["cells"]
+    test = next(t for t in result["tests"] if t["grade_id"] == "running_max_in_learner_process")
+    assert not test["passed"] and "withheld" in test["message"], test
+
+
+def type_name_withheld(grade_id):
+    def check(result, ctx):
+        from autograder.trusted import TYPE_WITHHELD
+
+        test = next(t for t in result["tests"] if t["grade_id"] == grade_id)
+        assert test["error_type"] == TYPE_WITHHELD, test
+    return check
+
+
 def small_output(result, ctx):
     assert len(result["output"]["stdout"]) < 200_000
 
@@ -336,10 +398,13 @@ CASES = {
     "write_gradebook_and_grades": (None, writes_nothing),
     "os_exit_in_cell": (lambda: with_cell("double", OS_EXIT),
                         both(loses_only("double_values"), status_is("kernel died (exit code 3)"))),
-    "os_exit_in_call": (lambda: with_cell("double", EXIT_IN_CALL), status_is("kernel died (exit code 4)")),
+    "os_exit_in_call": (lambda: with_cell("double", EXIT_IN_CALL),
+                        both(loses_only("double_values"), status_is("kernel died (exit code 4)"),
+                             note_mentions("during the test 'double_values'"))),
     "infinite_loop_ignoring_sigint": (lambda: with_cell("mean_value", INFINITE_LOOP),
                                       both(loses_only("mean_value_correct"), status_is("timeout"))),
-    "memory_bomb": (lambda: with_cell("scale_in_place", MEMORY_BOMB), status_is("memory limit")),
+    "memory_bomb": (lambda: with_cell("scale_in_place", MEMORY_BOMB),
+                    both(loses_only("scale_in_place_updates"), status_is("memory limit"))),
     "print_20MB_line": (lambda: _prepend("double", BIG_PRINT), both(full_marks, small_output)),
     "network_connection": (lambda: _prepend("double", NETWORK), both(full_marks, network_blocked)),
     "duplicated_cells": (_duplicated, both(full_marks, note_mentions("more than once"))),
@@ -351,5 +416,9 @@ CASES = {
     "malformed_json": (lambda: '{"cells": [', both(zero, status_is("invalid notebook (malformed JSON)"))),
     "empty_file": (lambda: "", both(zero, status_is("invalid notebook (empty file)"))),
     "legit_stderr_warnings_tqdm": (lambda: _prepend("double", LEGIT_STDERR), full_marks),
-    "leak_hidden_tests": (lambda: with_cell("RunningMax", LEAK), feedback_has_no_leak),
+    "leak_hidden_tests": (lambda: with_cell("RunningMax", LEAK), both(feedback_has_no_leak, spy_captured_shipped_code)),
+    "leak_through_exception_type_name": (lambda: with_cell("RunningMax", LEAK_TYPE_NAME),
+                                         both(feedback_has_no_leak, spy_captured_shipped_code,
+                                              loses_only("running_max_in_learner_process"),
+                                              type_name_withheld("running_max_in_learner_process"))),
 }
