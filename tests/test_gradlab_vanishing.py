@@ -126,6 +126,24 @@ def test_non_normal_matrix_has_small_rho_and_large_sigma():
         vanishing.non_normal_matrix(1)
 
 
+def test_non_normal_matrix_gradients_grow_for_many_steps_although_rho_is_below_one():
+    """rho = 0.9, yet ||(W^T)^k|| and the BPTT gradient norms rise for ~30 steps before rho wins."""
+    W = vanishing.non_normal_matrix(4, rho=0.9, coupling=1.0)
+    assert np.abs(np.linalg.eigvals(W)).max() < 1
+    products = np.array([np.linalg.norm(np.linalg.matrix_power(W.T, k), 2) for k in range(1, 201)])
+    peak = int(np.argmax(products)) + 1
+    assert 25 <= peak <= 35  # the notebook's plot says "~30 steps"
+    assert np.all(np.diff(products[:peak]) > 0)  # rising at every step up to the peak
+    assert products[peak - 1] / products[0] > 100 and products.max() > 100
+    assert products[-1] < 1e-2 and abs(products[-1] / products[-2] - 0.9) < 0.02  # then rho = 0.9 wins
+    # the same through BPTT: a linear RNN whose loss reads only the last of 60 states
+    dh = np.zeros((1, 60, 4))
+    dh[0, -1] = [0.0, 0.0, 0.0, 1.0]
+    norms = ref_hidden_grad_norms(dh, np.zeros((1, 60, 4)), W, "linear")
+    steps_back = norms[::-1]  # ||dL/dh|| 0, 1, 2, ... steps before the loss
+    assert np.all(np.diff(steps_back[:20]) > 0) and steps_back.max() > 100 * steps_back[0]
+
+
 def test_geometric_rate_recovers_known_rates():
     k = np.arange(50)[::-1]  # steps back, for t = 0..49
     for r in (0.5, 0.97, 1.0, 1.3):
