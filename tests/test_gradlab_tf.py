@@ -150,7 +150,11 @@ def test_read_scalars_keeps_inf_and_nan_and_reports_missing(tmp_path):
 
 @pytest.mark.slow
 def test_scaled_regression_explodes_and_the_log_shows_it(tmp_path):
-    """On the data times 1.6e8, plain Adam's loss is NaN 2 steps after a logged entry passes FLOAT32_SQRT_MAX."""
+    """On the data times 1.6e8, plain Adam's loss is NaN just after a logged entry passes FLOAT32_SQRT_MAX.
+
+    Which step crosses the limit depends on floating-point rounding (thread count, machine), so the test
+    asserts a window; the exact two-step mechanism is tested deterministically on one variable below.
+    """
     X_big, _, y_big, _ = tm.regression_data(scale=1.6e8)
     model = tm.make_regressor(seed=0, model_class=tm.GradNormSequential)
     model.compile(loss="mean_squared_error", optimizer=keras.optimizers.Adam())
@@ -164,7 +168,21 @@ def test_scaled_regression_explodes_and_the_log_shows_it(tmp_path):
     first_over = int(np.argmax(largest > tm.FLOAT32_SQRT_MAX))
     assert largest[first_over] > tm.FLOAT32_SQRT_MAX and np.all(np.isfinite(largest[:first_over]))
     # Adam's second moment becomes inf at that step, NaN at the next, and the loss after that is NaN
-    assert int(np.argmax(np.isnan(losses))) == first_over + 2 == len(losses) - 1
+    first_nan = int(np.argmax(np.isnan(losses)))
+    assert first_over < first_nan <= first_over + 3 and first_nan == len(losses) - 1   # TerminateOnNaN stopped there
+
+
+def test_adam_turns_an_overflowing_entry_into_nan_two_steps_later():
+    """An entry beyond FLOAT32_SQRT_MAX: Adam's step for it is 0 (m / inf), then NaN (inf - inf) the step after."""
+    weight = keras.Variable(np.zeros(2, np.float32))
+    adam = keras.optimizers.Adam(learning_rate=0.001)
+    after = []
+    for grad in ([2.0 * tm.FLOAT32_SQRT_MAX, 1.0], [1.0, 1.0], [1.0, 1.0]):
+        adam.apply([tf.constant(grad, tf.float32)], [weight])
+        after.append(weight.numpy().copy())
+    assert after[0][0] == 0.0 and np.isclose(after[0][1], -0.001, rtol=1e-4)
+    assert np.isnan(after[1][0]) and np.isfinite(after[1][1])
+    assert np.isnan(after[2][0]) and np.isclose(after[2][1], -0.003, rtol=1e-3)   # the other entry is unaffected
 
 
 def test_clipping_summary_cosine():

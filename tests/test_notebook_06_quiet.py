@@ -69,11 +69,14 @@ def test_no_stderr_no_tensorflow_log_line_no_error(executed):
 
 
 def test_every_experiment_ran(executed):
-    """The asserted experiment cells (regression, explosion, TensorBoard) ran and printed their results."""
+    """The asserted experiment cells (regression, literal powers, explosion, TensorBoard) ran and printed results."""
     nb = executed
     outputs = {c.id: "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
                for c in nb.cells if c.cell_type == "code"}
     assert "Invalid loss, terminating training" in outputs["explode-runs"]   # TerminateOnNaN fired
+    assert "p=7 clipvalue=3" in outputs["literal-power"]
+    assert "11 training and 2 test targets" in outputs["literal-power"]
+    assert "held-out" in outputs["explode-runs"] and "untrained" in outputs["explode-runs"]
     assert "first NaN loss at step" in outputs["tensorboard"]
     assert "test accuracy" in outputs["custom-loop"] and "test accuracy" in outputs["keras-digits"]
 
