@@ -35,10 +35,6 @@ REQUIRED_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
     "nbgrader.server_extensions.validate_assignment",
 )
-#: Server settings for an offline lab, written to the server's private config dir.
-OFFLINE_LAB_CONFIG = {
-    "LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate"},
-}
 #: JupyterLab user settings (written to the private config dir): do not ask whether to fetch news,
 #: a toast that would cover part of the notebook.
 OFFLINE_LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
@@ -134,9 +130,9 @@ class LabServer:
 
 
 def _prepare_home(home: Path) -> None:
-    """Private Jupyter dirs for a test server, with an offline lab (no news feed, no update check)."""
+    """Private Jupyter dirs for a test server. (The course's own config, autograder/jupyter_server_config.json,
+    already keeps the lab offline: no news feed, no update check, a read-only extension manager.)"""
     (home / "config").mkdir(parents=True, exist_ok=True)
-    (home / "config" / "jupyter_server_config.json").write_text(json.dumps(OFFLINE_LAB_CONFIG))
     for plugin, settings in OFFLINE_LAB_SETTINGS.items():
         package, _, plugin_name = plugin.partition(":")
         path = home / "config" / "lab" / "user-settings" / package / f"{plugin_name}.jupyterlab-settings"
@@ -191,7 +187,6 @@ def start_lab(
             f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
             f"--IdentityProvider.token={token}",
             f"--LabApp.workspaces_dir={home / 'workspaces'}",
-            "--LabApp.extension_manager=readonly",
             *extra_args,
         ]  # fmt: skip
         if hasattr(os, "geteuid") and os.geteuid() == 0:
