@@ -20,10 +20,16 @@ runs ``learner_runner.py`` under ``unshare --mount --net --pid --ipc --uts --for
 * **output**: stdout/stderr are pipes the grader drains; only the first ``output_bytes`` of each are
   kept, and nothing after the learner's setup phase is kept at all.
 
-Without root the same code falls back to what an unprivileged user can have: the resource limits,
-the timeouts and the output cap always; no network through ``unshare --user --map-root-user --net``
-when user namespaces are allowed. ``Sandbox.not_enforced`` lists, in words, what is then missing
-(the learner's code can read whatever the grading user can read, and runs as that user).
+Without root, where unprivileged user namespaces are allowed (mode ``userns-chroot``), the same
+setup script builds the same chroot, inside ``unshare --user --map-root-user --mount --net --pid --ipc
+--uts``: the grading user is root of that user namespace for as long as the script runs, then the
+learner's process enters a nested user namespace in which it is uid ``self.uid`` (mapped to the
+grading user) and drops every capability. What a user namespace cannot give is listed in
+``Sandbox.not_enforced``: on the host the process is still the grading user (were it to escape the
+chroot it could read what that user can), it keeps that user's supplementary groups, and
+``RLIMIT_NPROC`` is counted for that user. Where that setup fails (probed once, ``detect_mode``), it
+falls back to ``userns`` (``unshare --user --map-root-user --net``: no network, nothing hidden) or to
+``rlimits`` (the resource limits, the timeouts and the output cap only).
 """
 
 from __future__ import annotations
@@ -82,21 +88,41 @@ def _can(cmd):
 
 
 _MODE = None
+CHROOT_MODES = ("root", "userns-chroot")  # the modes that build the chroot (``Sandbox._root_script``)
+NAMESPACES = ["--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--propagation", "private"]
 
 
 def detect_mode():
-    """``root`` (full sandbox), ``userns`` (no network only) or ``rlimits`` (limits only)."""
+    """``root`` (full sandbox), ``userns-chroot`` (the same chroot and namespaces inside a user
+    namespace), ``userns`` (no network only) or ``rlimits`` (limits only)."""
     global _MODE
     if _MODE is None:
         if os.geteuid() == 0 and shutil.which("unshare") and shutil.which("setpriv") and _can(
             ["unshare", "--mount", "--net", "--pid", "--fork", "true"]
         ):
             _MODE = "root"
+        elif shutil.which("unshare") and shutil.which("setpriv") and _userns_chroot_works():
+            _MODE = "userns-chroot"
         elif shutil.which("unshare") and _can(["unshare", "--user", "--map-root-user", "--net", "true"]):
             _MODE = "userns"
         else:
             _MODE = "rlimits"
     return _MODE
+
+
+def _userns_chroot_works():
+    """Whether the ``userns-chroot`` setup script runs here: the whole chroot is built and the
+    Python of the sandbox starts in it, as the learner's unprivileged uid."""
+    tmp = scratch_dir("sandbox")
+    try:
+        (tmp / "root").mkdir()
+        (tmp / "runner").mkdir(mode=0o755)
+        sb = Sandbox(mode="userns-chroot")
+        script = sb._root_script(tmp / "root", tmp / "runner", 0, 1,
+                                 program=[sys.executable, "-c", f"import os, sys; sys.exit(os.getuid() != {sb.uid})"])
+        return _can(sb._unshare() + ["sh", "-c", script])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _font_cache():
@@ -230,8 +256,9 @@ class Sandbox:
 
     ``files`` is the folder whose contents become the learner's home and working directory (a copy;
     nothing is written back). ``uid`` picks the unprivileged user (distinct per concurrent sandbox).
-    ``exercises`` are the grade ids of the assignment's exercises: in root mode, the gradlab modules
-    that define one of those names (``answer_modules``) are left out of the sandbox.
+    ``exercises`` are the grade ids of the assignment's exercises: in the chroot modes (``root``,
+    ``userns-chroot``), the gradlab modules that define one of those names (``answer_modules``) are
+    left out of the sandbox.
     """
 
     def __init__(self, files=None, *, limits=None, uid=None, mode=None, exercises=()):
@@ -254,7 +281,7 @@ class Sandbox:
         self._ns_init = None
         self.exercises = frozenset(exercises or ())
         self.hidden_modules = answer_modules(self.exercises) if self.exercises else []
-        self._gradlab = None  # root mode: the filtered copy of gradlab bound in its place
+        self._gradlab = None  # chroot modes: the filtered copy of gradlab bound in its place
 
     # -- what is enforced --------------------------------------------------------------------------
 
@@ -271,10 +298,16 @@ class Sandbox:
             f"{lim.call_seconds:g} s per call",
             f"output: first {_mib(lim.output_bytes)} of stdout and of stderr kept, setup phase only",
         ]
-        if self.mode == "root":
+        if self.mode in CHROOT_MODES:
+            if self.mode == "root":
+                net = "network: none (new network namespace)"
+                user = f"user: uid/gid {self.uid} (unprivileged, no groups, no capabilities, no_new_privs)"
+            else:
+                net = "network: none (new network namespace, in a user namespace)"
+                user = (f"user: uid/gid {self.uid} inside a user namespace (no capabilities, no_new_privs); "
+                        "on the host still the grading user")
             return [
-                "network: none (new network namespace)",
-                f"user: uid/gid {self.uid} (unprivileged, no groups, no capabilities, no_new_privs)",
+                net, user,
                 "files: chroot on a tmpfs with read-only system, Python and gradlab; home, /tmp and "
                 f"/dev/shm are private tmpfs of {_mib(lim.disk_bytes)} holding a copy of the submission",
                 "processes: private PID, IPC, UTS and mount namespaces",
@@ -288,6 +321,17 @@ class Sandbox:
     def not_enforced(self):
         if self.mode == "root":
             return []
+        if self.mode == "userns-chroot":
+            return [
+                "user: no user of its own on the host (not root, so only a user namespace): the learner's "
+                "process is the grading user there, shown as uid "
+                f"{self.uid} inside; were it to escape the chroot (a kernel bug) it could read and write "
+                "whatever the grading user can - run the grader as root for a uid of its own",
+                "groups: the grading user's supplementary groups stay (a user namespace cannot drop them)",
+                "processes: RLIMIT_NPROC limits the grading user's processes, not those of a uid of the "
+                "sandbox's own: Linux 5.14 and later count them per user namespace (this sandbox's only), "
+                "older kernels together with every other process of that user (other sandboxes, the grader)",
+            ]
         missing = [
             "files: the learner's code can read everything the grading user can read "
             "(solutions/, the gradebook, other submissions) - run the grader as root to hide them",
@@ -317,7 +361,7 @@ class Sandbox:
         venv_bin = str(Path(sys.executable).parent)
         env = {
             "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": home, "USER": "learner",
-            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp" if self.mode == "root" else home,
+            "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp" if self.mode in CHROOT_MODES else home,
             "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/.config/matplotlib",
             "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
             "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
@@ -325,12 +369,28 @@ class Sandbox:
         }
         return [f"{k}={v}" for k, v in env.items()]
 
-    def _root_script(self, newroot, runner, req, resp):
-        """Shell run as root inside the new namespaces: build the chroot, then drop to the learner."""
+    def _unshare(self):
+        """The namespaces the setup script (``_root_script``) runs in."""
+        userns = ["--user", "--map-root-user"] if self.mode == "userns-chroot" else []
+        return ["unshare", *userns, *NAMESPACES]
+
+    def _root_script(self, newroot, runner, req, resp, program=None):
+        """Shell run as root inside the new namespaces: build the chroot, then drop to the learner.
+
+        As root the learner gets uid/gid ``self.uid`` through ``setpriv``. In mode ``userns-chroot``
+        "root" is the root of a user namespace, which maps only the grading user: the home is that
+        root's, and the learner's process enters a nested user namespace where it is ``self.uid``
+        (mapped to that root) before the chroot, then drops every capability. ``program`` replaces
+        the learner's runner (the probe of ``detect_mode``).
+        """
         q = shlex.quote
         lim = self.limits
+        userns = self.mode == "userns-chroot"
+        owner = "" if userns else f"uid={self.uid},gid={self.uid},"
         R = q(str(newroot))
         lines = ["set -eu", "umask 022", f"mount -t tmpfs -o mode=755,size=16m tg-root {R}"]
+        if userns:  # chroot lives in sbin, which an unprivileged user's PATH may lack
+            lines.insert(2, 'PATH="$PATH:/usr/sbin:/sbin"')
         bound = []
 
         def bind(src, dst=None):
@@ -352,7 +412,7 @@ class Sandbox:
             f"mkdir -p {R}/dev/shm && mount -t tmpfs -o mode=1777,size={lim.disk_bytes},nosuid,nodev tg-shm "
             f"{R}/dev/shm",
             f"mkdir -p {R}/tmp && mount -t tmpfs -o mode=1777,size={lim.disk_bytes},nosuid,nodev tg-tmp {R}/tmp",
-            f"mkdir -p {R}{HOME} && mount -t tmpfs -o mode=700,uid={self.uid},gid={self.uid},"
+            f"mkdir -p {R}{HOME} && mount -t tmpfs -o mode=700,{owner}"
             f"size={lim.disk_bytes},nosuid,nodev tg-home {R}{HOME}",
         ]
         for name in ("usr", "etc", "bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -376,15 +436,22 @@ class Sandbox:
         if fonts:
             lines.append(f"mkdir -p {R}{HOME}/.config/matplotlib && cp {q(str(fonts))} {R}{HOME}/.config/matplotlib/")
         lines += [
-            f"chown -R {self.uid}:{self.uid} {R}{HOME}",
+            *([] if userns else [f"chown -R {self.uid}:{self.uid} {R}{HOME}"]),
             f"mkdir -p {R}{RUNNER_DIR} && mount --bind -o ro,nosuid,nodev {q(str(runner))} {R}{RUNNER_DIR}",
-            f"mount -o remount,ro {R}",
+            # In a user namespace the tmpfs cannot be remounted read-only as a whole, its mount can.
+            f"mount -o remount,bind,ro {R}" if userns else f"mount -o remount,ro {R}",
         ]
         python = sys.executable
-        inner = ["chroot", str(newroot), "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
-                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
+        program = program or [python, f"{RUNNER_DIR}/learner_runner.py", str(req), str(resp)]
+        if userns:  # a nested user namespace must be made before the chroot (not allowed in one)
+            user = ["unshare", "--user", f"--map-user={self.uid}", f"--map-group={self.uid}", "--keep-caps", "--"]
+            ids = []
+        else:
+            user, ids = [], [f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups"]
+        inner = [*user, "chroot", str(newroot), "setpriv", *ids,
+                 "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs",
                  "--pdeathsig", "KILL", "--",
-                 "env", "-i", *self._env(HOME), python, f"{RUNNER_DIR}/learner_runner.py", str(req), str(resp)]
+                 "env", "-i", *self._env(HOME), *program]
         lines.append("exec " + " ".join(q(a) for a in self._prlimit() + inner))
         return "\n".join(lines)
 
@@ -399,14 +466,13 @@ class Sandbox:
         resp_r, resp_w = os.pipe()
         runner = _runner_dir()
         self._runner = runner
-        if self.mode == "root":
+        if self.mode in CHROOT_MODES:
             newroot = self._tmp / "root"
             newroot.mkdir()
             if self.hidden_modules:
                 self._gradlab = filtered_gradlab(self._tmp / "gradlab", self.hidden_modules)
             script = self._root_script(newroot, runner, req_r, resp_w)
-            cmd = ["unshare", "--mount", "--net", "--pid", "--ipc", "--uts", "--fork", "--kill-child",
-                   "--propagation", "private", "sh", "-c", script]
+            cmd = self._unshare() + ["sh", "-c", script]
             cwd = "/"
         else:
             home = self._tmp / "home"
@@ -423,7 +489,7 @@ class Sandbox:
                                               str(runner / "learner_runner.py"), str(req_r), str(resp_w)]
             cwd = str(home)
         # The learner's process dies with the thread that started it: setpriv sets the parent-death
-        # signal on unshare (or on Python, without namespaces); in root mode the learner's Python is
+        # signal on unshare (or on Python, without namespaces); in the chroot modes the learner's Python is
         # PID 1 of its PID namespace and the inner setpriv sets its parent-death signal too (after the
         # change of user, which clears it), so a grader killed with SIGKILL takes its sandboxes, and all
         # they started, along.
@@ -548,7 +614,7 @@ class Sandbox:
         if self.proc is None or self.returncode is not None:
             return
         self.killed_by_us = self.killed_by_us or reason
-        init = self._find_ns_init() if self.mode == "root" else None
+        init = self._find_ns_init() if self.mode in CHROOT_MODES else None
         for target in ([init] if init else []):
             try:
                 os.kill(target, signal.SIGKILL)

@@ -21,9 +21,13 @@ from grader_fixture import ASSIGNMENT, SOURCE, SOURCE_NB, solution_nb, with_cell
 
 from autograder.grade import grade_all, load_result, result_path  # noqa: E402
 from autograder.paths import ROOT  # noqa: E402
-from autograder.sandbox import Limits, detect_mode  # noqa: E402
+from autograder.sandbox import CHROOT_MODES, Limits, detect_mode  # noqa: E402
 
-ROOT_ONLY = {"read_solutions_and_gradebook", "write_gradebook_and_grades", "network_connection"}
+# The cases that need more than the resource limits, and the sandbox modes that block them (the
+# chroot hides and protects files: root, or userns-chroot without root; any namespace mode cuts the
+# network). In other modes they are skipped, and the result's not_enforced says why.
+NEEDS_MODE = {"read_solutions_and_gradebook": CHROOT_MODES, "write_gradebook_and_grades": CHROOT_MODES,
+              "network_connection": (*CHROOT_MODES, "userns")}
 LIMITS = Limits(cpu_seconds=20, memory_bytes=1 << 30, wall_seconds=90, cell_seconds=6, call_seconds=15)
 
 
@@ -77,8 +81,9 @@ def batch(tmp_path_factory):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_adversarial_submission(batch, case):
     """Each adversarial submission gets exactly one row and its expected outcome."""
-    if case in ROOT_ONLY and detect_mode() != "root":
-        pytest.skip(f"{case}: needs the root sandbox (mode here: {detect_mode()}); NOT enforced without root")
+    if case in NEEDS_MODE and detect_mode() not in NEEDS_MODE[case]:
+        pytest.skip(f"{case}: needs sandbox mode {' or '.join(NEEDS_MODE[case])} (mode here: {detect_mode()}); "
+                    "NOT enforced here")
     rows = [r for r in batch["rows"] if r["learner"] == case]
     assert len(rows) == 1, rows
     result = load_result(result_path(batch["out"], case, "00_fixture"))
@@ -102,11 +107,12 @@ def test_no_hidden_source_anywhere_in_outputs(batch):
 def test_course_answers_cannot_be_imported_from_gradlab(tmp_path):
     """Notebook-style cheating: each exercise cell of 03 imports its answer from gradlab.clipping.
 
-    As root the sandbox leaves gradlab.clipping out for assignment 03, so the imports fail and the
-    submission scores zero; without root the module is importable (docs/GRADING.md says so).
+    In the chroot modes (root, or userns-chroot) the sandbox leaves gradlab.clipping out for
+    assignment 03, so the imports fail and the submission scores zero; in the other modes the module
+    is importable (docs/GRADING.md says so).
     """
-    if detect_mode() != "root":
-        pytest.skip(f"needs the root sandbox (mode here: {detect_mode()}); NOT enforced without root")
+    if detect_mode() not in CHROOT_MODES:
+        pytest.skip(f"needs the chroot sandbox (mode here: {detect_mode()}); NOT enforced here")
     from autograder import notebooks
     from autograder.paths import SOLUTIONS
     from autograder.trusted import grade
