@@ -189,6 +189,56 @@ def test_rnn_regressor_explodes_without_clipping_and_not_with():
         torch.set_num_threads(threads)
 
 
+def _step(model, optimizer, loss_fn, X, y, max_norm):
+    """A reference training step (notebook 05's exercise 3, written here: gradlab does not hold it)."""
+    optimizer.zero_grad()
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    norm = nn.utils.clip_grad_norm_(model.parameters(), max_norm, norm_type=2)
+    optimizer.step()
+    return loss.item(), norm.item()
+
+
+def test_recall_first_data_float32_and_separate_test_set():
+    """recall_first_data: float32 (N, T, 1) inputs, y = the first input; the test set comes from seed + 1."""
+    X, y, X_te, y_te = tm.recall_first_data(7, N_train=16, N_test=8, seed=3)
+    assert X.shape == (16, 7, 1) and y.shape == (16, 1) and X_te.shape == (8, 7, 1)
+    assert X.dtype == torch.float32 and torch.equal(y, X[:, 0])
+    assert torch.equal(X_te, tm.recall_first_data(7, N_train=8, N_test=8, seed=4)[0])
+
+
+def test_fit_rnn_calls_the_step_it_is_given_and_stops_at_the_first_nonfinite_loss():
+    """fit_rnn: one train_step call per step with the given max_norm; an unclipped rho = 1.5 run stops at Inf/NaN."""
+    calls = []
+
+    def spy(*args):
+        calls.append(args[-1])
+        return _step(*args)
+
+    state, threads = torch.random.get_rng_state(), torch.get_num_threads()
+    losses, norms, test_mse = tm.fit_rnn(spy, 1.0, num_steps=40)
+    assert calls == [1.0] * 40 and losses.shape == norms.shape == (40,)
+    assert np.isfinite(losses).all() and np.isfinite(test_mse)
+    assert torch.equal(torch.random.get_rng_state(), state), "the global torch RNG is left alone"
+    assert torch.get_num_threads() == threads, "the thread count is restored"
+
+    losses, norms, test_mse = tm.fit_rnn(_step, float("inf"), num_steps=300)
+    assert len(losses) < 300 and not np.isfinite(losses[-1]) and np.isfinite(losses[:-1]).all()
+    assert not np.isfinite(test_mse)
+
+
+def test_fit_rnn_is_deterministic_per_seed_and_checks_its_arguments():
+    """The same seed gives the same run, another seed another; a non-callable or bad setting is refused."""
+    a, b, c = (tm.fit_rnn(_step, 1.0, num_steps=5, seed=s) for s in (0, 0, 1))
+    assert np.array_equal(a[0], b[0]) and a[2] == b[2]
+    assert not np.array_equal(a[0], c[0])
+    with pytest.raises(TypeError, match="train_step"):
+        tm.fit_rnn(None, 1.0)
+    for kwargs, word in [({"max_norm": 0.0}, "max_norm"), ({"lr": -1.0}, "lr"), ({"num_steps": 0}, "num_steps")]:
+        with pytest.raises(ValueError, match=word):
+            tm.fit_rnn(_step, **{"max_norm": 1.0, **kwargs})
+
+
 # ------------------------------------------------------------------ evaluation
 
 

@@ -9,17 +9,20 @@ need a download. Here they run offline:
   on ``trigger_sequences``, a generated token data set: a sequence is "toxic" (label 1) when it
   contains the trigger token anywhere, possibly far back from its end.
 * ``RNNRegressor``: a vanilla ``nn.RNN`` with a linear read-out, with an optional spectral radius for
-  its recurrent matrix, for the exploding-gradient experiment on the adding problem.
+  its recurrent matrix, for the exploding-gradient experiment; ``fit_rnn`` trains it on
+  ``recall_first_data`` (repeat the first input) with a training-step function it is given.
 
 Plus the glue the notebook needs: ``evaluate_accuracy`` and TensorBoard helpers (``summary_writer``
 opens a ``torch.utils.tensorboard.SummaryWriter`` without importing TensorFlow; ``read_scalars``
 reads the event files back with TensorBoard's ``EventAccumulator``).
 
-Nothing here clips a gradient: the clipping is what the notebook teaches.
+Nothing here clips a gradient: the clipping is what the notebook teaches (``fit_rnn`` calls the
+learner's ``train_step``, which does).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import types
 from pathlib import Path
@@ -214,6 +217,84 @@ class RNNRegressor(nn.Module):
             raise ValueError(f"RNNRegressor expects inputs of shape (N, T, D), got {tuple(X.shape)}")
         outputs, _ = self.rnn(X)
         return self.fc(outputs[:, -1])
+
+
+def recall_first_data(T=20, *, N_train=1024, N_test=512, seed=0, device="cpu"):
+    """``(X_train, y_train, X_test, y_test)``: float32 tensors of ``gradlab.data.recall_first``.
+
+    The task of ``fit_rnn``: repeat the first of ``T`` inputs. Train and test sets come from
+    different seeds (``seed`` and ``seed + 1``).
+    """
+    from .data import recall_first
+
+    train = recall_first(N_train, T, seed=seed, dtype=np.float32)
+    test = recall_first(N_test, T, seed=seed + 1, dtype=np.float32)
+    return tuple(torch.from_numpy(a).to(device) for a in (*train, *test))
+
+
+class _Threads:
+    """Run a block with ``num`` torch threads (tiny models run faster on one), then restore the count."""
+
+    def __init__(self, num):
+        self.num, self.saved = num, None
+
+    def __enter__(self):
+        if self.num is not None:
+            self.saved = torch.get_num_threads()
+            torch.set_num_threads(int(self.num))
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            torch.set_num_threads(self.saved)
+
+
+def fit_rnn(train_step, max_norm, *, lr=0.1, spectral_radius=1.5, num_steps=300, T=20, batch_size=64,
+            num_hiddens=32, seed=0, device="cpu", data=None, progress=False, num_threads=1):
+    """Train an ``RNNRegressor`` on ``recall_first`` with SGD, one ``train_step`` call per mini-batch.
+
+    ``train_step(model, optimizer, loss_fn, X, y, max_norm) -> (loss, grad_norm)`` is the step to use
+    (the learner's, in notebook 05: this function does no clipping itself); ``max_norm=inf`` means no
+    clipping. The model (``num_hiddens`` tanh units, recurrent matrix of spectral radius
+    ``spectral_radius``), the data (``recall_first_data(T, seed=seed)`` unless ``data`` gives the four
+    tensors) and the mini-batch order are all fixed by ``seed``; the global torch RNG is left as it was.
+    Training stops at the first non-finite loss.
+
+    Returns ``(losses, norms, test_mse)``: the loss and pre-clipping gradient norm of every step taken
+    (float64 arrays; a diverged run is shorter than ``num_steps`` and ends with its non-finite loss)
+    and the held-out MSE of the final weights (NaN or Inf for ruined weights).
+    """
+    if not callable(train_step):
+        raise TypeError(f"train_step must be a function (the one you wrote in the notebook), got {train_step!r}")
+    if int(num_steps) != num_steps or num_steps < 1:
+        raise ValueError(f"num_steps must be a positive integer, got {num_steps!r}")
+    if not (lr > 0 and math.isfinite(lr)):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not max_norm > 0:
+        raise ValueError(f"max_norm must be positive (inf: no clipping), got {max_norm!r}")
+    X_all, y_all, X_te, y_te = data if data is not None else recall_first_data(T, seed=seed, device=device)
+    with _Threads(num_threads):
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = RNNRegressor(X_all.shape[-1], num_hiddens, spectral_radius=spectral_radius).to(device)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        batches = torch.Generator().manual_seed(seed)
+        loss_fn = nn.MSELoss()
+        steps = range(int(num_steps))
+        if progress:
+            from tqdm.auto import tqdm
+
+            steps = tqdm(steps, desc=f"RNN, max_norm={max_norm}", leave=False)
+        losses, norms = [], []
+        for _ in steps:
+            idx = torch.randint(0, len(X_all), (batch_size,), generator=batches).to(X_all.device)
+            loss, norm = train_step(model, optimizer, loss_fn, X_all[idx], y_all[idx], max_norm)
+            losses.append(float(loss))
+            norms.append(float(norm))
+            if not math.isfinite(losses[-1]):
+                break
+        with torch.no_grad():
+            test_mse = nn.functional.mse_loss(model(X_te), y_te).item()
+    return np.array(losses), np.array(norms), test_mse
 
 
 # --------------------------------------------------------------------------------------------------
