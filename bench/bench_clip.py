@@ -3,7 +3,10 @@
 On 10M and 50M float32 parameters spread over 200 gradients of mixed sizes (a few large matrices, many
 small biases, as in a real model), every call clips (the threshold is half the current norm):
 
-* ``gradlab.clipping.clip_grads_by_global_norm_``: the course's in-place clipping;
+* the course's global-norm clipping: the ``gradlab.clipping`` function that notebook 04 (the notebook
+  after 03 that clips, through ``gradlab.training`` and in its own loop) calls, read from its code
+  cells, so that the row times exactly what the notebooks use: ``clip_grads_by_global_norm_``, in
+  place;
 * ``torch.nn.utils.clip_grad_norm_`` on parameters whose ``.grad`` are ``torch.from_numpy`` views of
   the very same arrays (same memory, same thread count);
 * ``tf.clip_by_global_norm`` on TensorFlow tensors holding the same values (out of place: it returns
@@ -16,8 +19,11 @@ Budgets (design): no slower than torch, within 1.2x of the bound.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
+from pathlib import Path
 
 import numpy as np
 
@@ -27,6 +33,9 @@ TOTALS = (10_000_000, 50_000_000)
 QUICK_TOTALS = (50_000,)
 NUM_TENSORS = 200
 BOUND_BUDGET = 1.2
+NOTEBOOK = (Path(__file__).resolve().parent.parent / "solutions" / "04_catching_explosions"
+            / "04_catching_explosions.ipynb")
+DEFAULT_FUNCTION = "clip_grads_by_global_norm_"
 
 
 def gradient_sizes(total, count=NUM_TENSORS, seed=0):
@@ -64,15 +73,22 @@ def two_pass_bound(grads, max_norm):
     return norm
 
 
+def notebook_clip_functions(path=NOTEBOOK):
+    """Names of the ``gradlab.clipping`` global-norm functions that the notebook's code cells call."""
+    cells = json.loads(Path(path).read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    return sorted(set(re.findall(r"\bclipping\.(\w*global_norm\w*)", code)))
+
+
 def _find_course_clip():
-    """gradlab's fast in-place global-norm clipping function, or None if gradlab.clipping lacks it."""
+    """(name, function): the global-norm clipping notebook 04 uses, from gradlab.clipping (None if absent)."""
     from gradlab import clipping
 
-    for name in ("clip_grads_by_global_norm_", "clip_by_global_norm_", "clip_global_norm_"):
-        fn = getattr(clipping, name, None)
-        if callable(fn):
-            return name, fn
-    return None
+    names = notebook_clip_functions() if NOTEBOOK.exists() else [DEFAULT_FUNCTION]
+    if len(names) != 1:
+        raise LookupError(f"notebook 04 should use one global-norm clipping function of gradlab.clipping, uses {names}")
+    fn = getattr(clipping, names[0], None)
+    return names[0], (fn if callable(fn) else None)
 
 
 def _import_tensorflow():
@@ -88,9 +104,9 @@ def run(quick=False):
         found = _find_course_clip()
     except ImportError as exc:
         return [error_row("clip: gradlab.clipping", f"not importable: {exc}", skipped=True)]
-    if found is None:
-        return [error_row("clip: gradlab.clipping", "no in-place global-norm clipping function", skipped=True)]
     fn_name, course_clip = found
+    if course_clip is None:
+        return [error_row("clip: gradlab.clipping", f"gradlab.clipping has no {fn_name}", skipped=True)]
     import torch
 
     try:
@@ -124,8 +140,9 @@ def _run_size(total, repeats, fn_name, course_clip, torch, tf):
     def halve(clip):
         def call():
             target = state["norm"] / 2
-            clip(target)
-            state["norm"] = target
+            out = clip(target)
+            if out is None or (not isinstance(out, (tuple, list)) and np.ndim(out) == 0):
+                state["norm"] = target  # in place: the arrays now have the target norm
         return call
 
     fns = {
@@ -133,16 +150,22 @@ def _run_size(total, repeats, fn_name, course_clip, torch, tf):
         "torch": halve(lambda m: torch.nn.utils.clip_grad_norm_(params, m)),
         "bound": halve(lambda m: two_pass_bound(grads, m)),
     }
-    # check: each clips to the same result as the bound, on a copy
+    # check: each clips to the same result as the bound, on a copy. Each sums 10M-50M float32 squares in
+    # its own order (BLAS sdot blocks, torch's per-tensor norms, thread chunks), so the norms, and hence
+    # the scales, agree to about 1e-5 relative, not to float32's 6e-8: the tolerance is 1e-4 relative
     ref = [g.copy() for g in grads]
     two_pass_bound(ref, norm0 / 3)
     for name, clip in (("gradlab", lambda gs, m: course_clip(gs, m)),
                        ("torch", lambda gs, m: torch.nn.utils.clip_grad_norm_(
                            [_param_with_grad(torch, g) for g in gs], m))):
         trial = [g.copy() for g in grads]
-        clip(trial, norm0 / 3)
+        out = clip(trial, norm0 / 3)
+        if isinstance(out, tuple) and len(out) == 2:  # a pure function: (clipped, norm)
+            out = out[0]
+        if isinstance(out, list):
+            trial = out
         err = max(float(np.max(np.abs(a - b))) for a, b in zip(trial, ref, strict=True))
-        assert err < 1e-5 * max(float(np.max(np.abs(r))) for r in ref), f"{name} clips differently ({err:.2e})"
+        assert err < 1e-4 * max(float(np.max(np.abs(r))) for r in ref), f"{name} clips differently ({err:.2e})"
         del trial
     del ref
 

@@ -1,13 +1,25 @@
 """Widget latency: the 95th percentile time of one redraw, as a slider move triggers it.
 
-Every explorer class of ``gradlab.widgets`` (notebook 02: redraws that need no training; budget
-100 ms) and ``gradlab.widgets_clipping`` (notebook 03: redraws that retrain; budget 1 s) is built with
-reference implementations of the learner's functions (written here, or ``gradlab.clipping`` for
-notebook 03's) and redrawn for a fixed random sequence of control values drawn from its own sliders,
-dropdowns and checkboxes, without a browser. The peer is the same sequence through the explorer's
-``compute`` (or uncached ``curves``) alone: its data without drawing, so the ratio says what drawing
-costs. Controls are found as attributes named like ``redraw``'s parameters or in the ``controls`` dict
-of the box a ``widget()`` method returns.
+Every explorer of the course, one per notebook, is built with reference implementations of the
+learner's functions it takes (written here, never imported from solutions/) and redrawn for a fixed
+random sequence of control values drawn from its own sliders, dropdowns and checkboxes, without a
+browser:
+
+* notebook 01: ``gradlab.plots.HiddenStateExplorer`` (the learner's ``rnn_forward``; no training, 100 ms);
+* notebook 02: every explorer of ``gradlab.widgets`` (no training, 100 ms);
+* notebook 03: ``gradlab.widgets_clipping.ClippingExplorer`` (retrains, 1 s);
+* notebook 04: ``gradlab.plots.SpikeAlarmExplorer`` (the learner's ``detect_spikes`` on the logs of a
+  run that explodes and a clipped one, trained here as the notebook trains them; no training, 100 ms);
+* notebook 05: the explorers of ``gradlab.widgets_torch`` (the learner's ``train_step``; retrains, 1 s),
+  a ``skip`` row while that module does not exist;
+* notebook 06: ``gradlab.tf_models.KerasClippingExplorer``, the explorer behind
+  ``tf_models.clipping_explorer`` (the learner's NumPy ``clipnorm`` and ``global_clipnorm``; no
+  training, 100 ms).
+
+The peer is the same sequence through the explorer's ``compute`` (or uncached ``curves``) alone: its
+data without drawing, so the ratio says what drawing costs. Controls are found as attributes named like
+``redraw``'s parameters or in the ``controls`` dict of the box a ``widget()`` method returns. Each row
+says which notebook the explorer belongs to (``notebook``).
 """
 
 from __future__ import annotations
@@ -22,10 +34,14 @@ import numpy as np
 from bench.common import error_row, row
 
 MODULES = (
-    # module, budget in ms, what a redraw does
-    ("gradlab.widgets", 100.0, "no training"),
-    ("gradlab.widgets_clipping", 1000.0, "retraining"),
+    # module, budget in ms, what a redraw does, notebook (or {class name: notebook})
+    ("gradlab.plots", 100.0, "no training", {"HiddenStateExplorer": "01", "SpikeAlarmExplorer": "04"}),
+    ("gradlab.widgets", 100.0, "no training", "02"),
+    ("gradlab.widgets_clipping", 1000.0, "retraining", "03"),
+    ("gradlab.widgets_torch", 1000.0, "retraining", "05"),
+    ("gradlab.tf_models", 100.0, "no training", "06"),
 )
+NOTEBOOKS = ("01", "02", "03", "04", "05", "06")
 REDRAWS, QUICK_REDRAWS = 40, 3
 
 
@@ -79,23 +95,142 @@ def cliff_loss_and_grad(w, b, num_steps=50, x0=0.5, target=0.7):
     return E, dw, db
 
 
+# --- reference implementations of the learners' functions (notebooks 01, 04, 05, 06) -------------
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    """Notebook 01: h_t = tanh(x_t Wx + h_{t-1} Wh + b) over (N, T, D) inputs; returns (h (N, T, H), cache)."""
+    x = np.asarray(x, dtype=float)
+    N, T, _ = x.shape
+    h = np.empty((N, T, Wh.shape[0]))
+    prev = np.asarray(h0, dtype=float)
+    for t in range(T):
+        prev = np.tanh(x[:, t] @ Wx + prev @ Wh + b)
+        h[:, t] = prev
+    return h, (x, h0, Wx, Wh, b, h)
+
+
+def detect_spikes(losses, window=50, threshold=20.0, min_history=5):
+    """Notebook 04: flags[i] when losses[i] is non-finite or above median + threshold * MAD of the
+    finite losses of the previous ``window`` steps (at least ``min_history`` of them)."""
+    losses = np.asarray(losses, dtype=float)
+    flags = ~np.isfinite(losses)
+    for i in np.flatnonzero(~flags):
+        w = losses[max(0, i - window):i]
+        w = w[np.isfinite(w)]
+        if w.size >= min_history:
+            med = np.median(w)
+            flags[i] = losses[i] > med + threshold * np.median(np.abs(w - med))
+    return flags
+
+
+def notebook04_losses():
+    """Notebook 04's widget data: the losses of plain SGD on seed 1 (explodes) and of seed 0 clipped at 1.
+
+    Trained as notebook 04's section 1 trains them (adding problem, T = 20, 32 units, spectral radius
+    1.5, lr = 0.1, 300 steps), with ``gradlab.clipping.clip_grads_by_global_norm_``.
+    """
+    from gradlab import clipping, data, rnn_tools, training
+
+    X, y = data.adding_problem(512, 20, seed=1)
+    runs = {}
+    for seed, label, setting in ((1, "plain SGD (seed 1)", training.Setting(0.1)),
+                                 (0, "clipped at 1 (seed 0)",
+                                  training.Setting(0.1, clipping.clip_grads_by_global_norm_, 1.0))):
+        params = rnn_tools.init_rnn(2, 32, 1, seed=seed, spectral_radius=1.5)
+        (hist,) = training.train_many([setting], params, X, y, num_steps=300, seed=seed)
+        runs[label] = hist["loss"]
+    return runs
+
+
+def train_step(model, optimizer, loss_fn, X, y, max_norm):
+    """Notebook 05: one SGD step clipped by global norm; returns (loss, norm before clipping) floats."""
+    import torch
+
+    optimizer.zero_grad()
+    loss = loss_fn(model(X), y)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    with torch.no_grad():
+        scale = torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+        for g in grads:
+            g.mul_(scale)
+    optimizer.step()
+    return loss.item(), norm.item()
+
+
+def keras_clipnorm(grads, clipnorm):
+    """Notebook 06: what Keras's ``clipnorm`` applies: each array scaled to a norm of at most clipnorm."""
+    out = []
+    for g in grads:
+        g = np.asarray(g, dtype=float)
+        norm = float(np.sqrt(np.sum(g * g)))
+        out.append(g * (clipnorm / max(norm, clipnorm)))
+    return out
+
+
+def keras_global_clipnorm(grads, global_clipnorm):
+    """Notebook 06: what Keras's ``global_clipnorm`` applies: one factor min(1, c / global norm) for all."""
+    grads = [np.asarray(g, dtype=float) for g in grads]
+    norm = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+    scale = global_clipnorm / max(norm, global_clipnorm)
+    return [g * scale for g in grads]
+
+
+def digits_gradients(seed=0):
+    """Gradients shaped like notebook 06's digits classifier (Dense 64->128, Dense 128->10) and their names,
+    scaled like that network's (kernels larger than biases), so the per-variable norms differ."""
+    rng = np.random.default_rng(seed)
+    shapes = {"layer 1 kernel": (64, 128), "layer 1 bias": (128,), "layer 2 kernel": (128, 10),
+              "layer 2 bias": (10,)}
+    scales = (0.02, 0.01, 0.2, 0.1)
+    return ([s * rng.standard_normal(shape) for s, shape in zip(scales, shapes.values(), strict=True)],
+            list(shapes))
+
+
+class References(dict):
+    """Reference arguments by the parameter names the explorers' constructors use; data made on demand."""
+
+    def __init__(self, values, factories):
+        super().__init__(values)
+        self._factories = factories
+
+    def __contains__(self, name):
+        return super().__contains__(name) or name in self._factories
+
+    def __getitem__(self, name):
+        if not super().__contains__(name) and name in self._factories:
+            self[name] = self._factories[name]()
+        return super().__getitem__(name)
+
+
 def reference_functions():
-    """Reference functions by the parameter names the explorers' constructors use."""
-    refs = {
+    """Reference functions (and data) by the parameter names the explorers' constructors use."""
+    values = {
         "hidden_grad_norms": hidden_grad_norms,
         "scale_to_spectral_radius": scale_to_spectral_radius,
         "largest_singular_value": largest_singular_value,
         "cliff_loss_and_grad": cliff_loss_and_grad,
         "loss_and_grad": cliff_loss_and_grad,
+        "rnn_forward": rnn_forward,
+        "detect_spikes": detect_spikes,
+        "train_step": train_step,
+        "clipnorm_fn": keras_clipnorm,
+        "global_clipnorm_fn": keras_global_clipnorm,
+    }
+    factories = {
+        "losses": notebook04_losses,
+        "grads": lambda: digits_gradients()[0],
+        "names": lambda: digits_gradients()[1],
     }
     try:
         from gradlab import clipping
     except ImportError:
-        return refs
+        return References(values, factories)
     for name in ("clip_by_value", "clip_by_norm", "global_norm", "clip_by_global_norm"):
         if hasattr(clipping, name):
-            refs.setdefault(name, getattr(clipping, name))
-    return refs
+            values.setdefault(name, getattr(clipping, name))
+    return References(values, factories)
 
 
 # --- driving an explorer ---------------------------------------------------------------------------
@@ -201,36 +336,52 @@ def time_explorer(explorer, count):
     return _p95(redraws), (_p95(computes) if len(computes) == len(moves) else None), float(np.median(redraws))
 
 
+def _notebook_of(notebooks, cls):
+    return notebooks.get(cls.__name__) if isinstance(notebooks, dict) else notebooks
+
+
 def run(quick=False):
     """One row per explorer: p95 redraw latency against its budget, compute-only time as the peer."""
     rows = []
     count = QUICK_REDRAWS if quick else REDRAWS
     refs = reference_functions()
-    for module_name, budget_ms, kind in MODULES:
+    for module_name, budget_ms, kind, notebooks in MODULES:
         short = module_name.split(".")[-1]
+        wanted = notebooks if isinstance(notebooks, str) else ", ".join(sorted(set(notebooks.values())))
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
-                rows.append(error_row(f"widget {short}", f"{module_name} does not exist yet", skipped=True))
+                rows.append(error_row(f"widget {short}", f"{module_name} does not exist yet", skipped=True)
+                            | {"notebook": wanted})
                 continue
             raise
         classes = explorer_classes(module)
+        if isinstance(notebooks, dict):
+            missing = sorted(set(notebooks) - {cls.__name__ for cls in classes})
+            for name in missing:
+                rows.append(error_row(f"widget {name}", f"{module_name} has no class {name} with a redraw method")
+                            | {"notebook": notebooks[name]})
+            classes = [cls for cls in classes if cls.__name__ in notebooks]
         if not classes:
-            rows.append(error_row(f"widget {short}", f"{module_name} has no class with a redraw method"))
+            if not isinstance(notebooks, dict):
+                rows.append(error_row(f"widget {short}", f"{module_name} has no class with a redraw method")
+                            | {"notebook": wanted})
             continue
         for cls in classes:
             name = f"widget {cls.__name__} redraw p95 ({kind})"
+            notebook = _notebook_of(notebooks, cls)
             try:
                 explorer = build(cls, refs)
                 p95, compute_p95, med = time_explorer(explorer, count)
             except Exception as exc:  # one explorer failing must not hide the others
-                rows.append(error_row(name, f"{type(exc).__name__}: {exc}"))
+                rows.append(error_row(name, f"{type(exc).__name__}: {exc}") | {"notebook": notebook})
                 continue
             ms = p95 * 1e3
             peer = (f"compute only, p95 {compute_p95 * 1e3:.4g} ms" if compute_p95 is not None
                     else "no compute() to compare")
             rows.append(row(name, ms, "ms", peer=f"{peer}; median redraw {med * 1e3:.4g} ms",
                             ratio=None if not compute_p95 else p95 / compute_p95,
-                            budget=f"<= {budget_ms:g} ms", ok=ms <= budget_ms, redraws=count))
+                            budget=f"<= {budget_ms:g} ms", ok=ms <= budget_ms, redraws=count,
+                            notebook=notebook, module_name=module_name))
     return rows

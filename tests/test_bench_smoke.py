@@ -39,7 +39,7 @@ def quick_report(tmp_path_factory):
 def test_quick_run_reports_every_module(quick_report):
     """Every bench_*.py module ran and contributed at least one row."""
     modules = [m.removeprefix("bench_") for m in discover()]
-    assert {"notebooks", "rnn", "clip", "widgets"} <= set(modules)
+    assert {"notebooks", "rnn", "clip", "widgets", "grading"} <= set(modules)
     assert quick_report["modules"] == modules
     assert quick_report["quick"] is True and quick_report["threads"] == 1
     for module in modules:
@@ -64,8 +64,46 @@ def test_quick_run_has_the_issue_figures(quick_report):
     """The rows the design's budgets need: RNN vs torch in both dtypes, clipping vs torch and bound, totals."""
     names = [r["name"] for r in quick_report["rows"]]
     for prefix in ("rnn fwd+bwd float32", "rnn fwd+bwd float64", "rnn GFLOP/s", "rnn vs per-sample loop",
-                   "clip gradlab vs torch", "clip gradlab vs two-pass bound", "course total", "widget"):
+                   "clip gradlab vs torch", "clip gradlab vs two-pass bound", "course total", "widget",
+                   "grade_cpu_per_submission", "grade_parallel_efficiency"):
         assert any(n.startswith(prefix) for n in names), f"no row named {prefix!r}..."
+
+
+def test_quick_run_times_every_notebook_widget(quick_report):
+    """One widget row per notebook 01-06 (its own explorer), none crashed; only notebook 05's may be a skip."""
+    import importlib.util
+
+    rows = [r for r in quick_report["rows"] if r["module"] == "widgets"]
+    names = [r["name"] for r in rows]
+    for cls in ("HiddenStateExplorer", "GradNormExplorer", "CliffExplorer", "ClippingExplorer",
+                "SpikeAlarmExplorer", "KerasClippingExplorer"):
+        assert any(n.startswith(f"widget {cls} redraw p95") for n in names), f"no widget row for {cls}: {names}"
+    for notebook in ("01", "02", "03", "04", "05", "06"):
+        mine = [r for r in rows if r.get("notebook") == notebook]
+        assert mine, f"no widget row for notebook {notebook}"
+        assert all(not r.get("error") for r in mine), mine
+        if notebook != "05" or importlib.util.find_spec("gradlab.widgets_torch") is not None:
+            assert all(not r.get("skipped") and r["value"] > 0 for r in mine), f"notebook {notebook}: {mine}"
+    budgets = {r["notebook"]: r["budget"] for r in rows if not r.get("skipped")}
+    assert budgets["01"] == budgets["02"] == budgets["04"] == budgets["06"] == "<= 100 ms"
+    assert budgets["03"] == "<= 1000 ms" and budgets.get("05", "<= 1000 ms") == "<= 1000 ms"
+
+
+def test_quick_run_has_the_grading_rows(quick_report):
+    """bench_grading in quick mode (the fixture assignment) gives both grade_* rows with finite numbers."""
+    rows = {r["name"].split(" ")[0]: r for r in quick_report["rows"] if r["module"] == "grading"}
+    assert set(rows) == {"grade_cpu_per_submission", "grade_parallel_efficiency"}, list(rows)
+    assert rows["grade_cpu_per_submission"]["unit"] == "CPU-s" and rows["grade_cpu_per_submission"]["value"] > 0
+    assert rows["grade_parallel_efficiency"]["unit"] == "%" and rows["grade_parallel_efficiency"]["value"] > 0
+
+
+def test_clip_rows_time_the_function_notebook_04_uses(quick_report):
+    """bench_clip times the gradlab.clipping function notebook 04 calls: the fast in-place one."""
+    from bench import bench_clip
+
+    assert bench_clip.notebook_clip_functions() == ["clip_grads_by_global_norm_"]
+    vs_torch = [r for r in quick_report["rows"] if r["name"].startswith("clip gradlab vs torch")]
+    assert vs_torch and all(r["function"] == "clip_grads_by_global_norm_" for r in vs_torch)
 
 
 def test_a_broken_module_gives_an_error_row_not_a_crash():

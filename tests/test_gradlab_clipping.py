@@ -133,6 +133,17 @@ def test_in_place_fast_version_matches_pure_one(dtype):
         np.testing.assert_allclose(g, e, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
+def test_in_place_fast_version_is_bit_identical_on_float64():
+    """On float64 (what notebook 04 trains in) the in-place clip gives clip_by_global_norm's bits exactly."""
+    rng = np.random.default_rng(5)
+    for scale in (0.01, 5.0):
+        grads = _grads(rng, np.float64, scale=scale)
+        expected, expected_norm = C.clip_by_global_norm(grads, 1.0)
+        assert C.clip_grads_by_global_norm_(grads, 1.0) == expected_norm
+        for g, e in zip(grads, expected, strict=True):
+            np.testing.assert_array_equal(g, e)
+
+
 def test_in_place_fast_version_edge_cases():
     """Below the threshold nothing changes; float32 overflow is recovered; NaN fills with NaN."""
     g = [np.array([0.3, 0.4])]

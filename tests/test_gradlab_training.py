@@ -58,6 +58,53 @@ def test_value_clip_function_returning_a_list_is_accepted(task):
     assert hist["clipped"].all()
 
 
+def test_in_place_clip_fn_trains_exactly_like_the_pure_one(task):
+    """clip_grads_by_global_norm_ (in place, returns the norm) plugs in and gives the pure function's run."""
+    X, y, p0 = task
+    before = {k: v.copy() for k, v in p0.items()}
+    pure_params, pure = training.train(p0, X, y, lr=0.1, num_steps=40, clip_fn=C.clip_by_global_norm,
+                                       threshold=0.3)
+    fast_params, fast = training.train(p0, X, y, lr=0.1, num_steps=40, clip_fn=C.clip_grads_by_global_norm_,
+                                       threshold=0.3)
+    for k in p0:
+        np.testing.assert_array_equal(p0[k], before[k])
+        np.testing.assert_array_equal(fast_params[k], pure_params[k])
+    for key in training.HISTORY_KEYS:
+        np.testing.assert_array_equal(fast[key], pure[key])
+    assert fast["clipped"].any() and not fast["clipped"].all()
+
+
+def test_in_place_clip_fn_in_train_many_matches_train(task):
+    """train_many with an in-place clip_fn: each copy as train gives it, the other copies untouched."""
+    X, y, p0 = task
+    settings = [training.Setting(0.2, C.clip_grads_by_global_norm_, 0.5), training.Setting(0.05),
+                training.Setting(0.2, C.clip_by_global_norm, 0.5)]
+    many = training.train_many(settings, p0, X, y, num_steps=40, batch_size=16, seed=2)
+    for s, hist in zip(settings, many, strict=True):
+        params, one = training.train(p0, X, y, lr=s.lr, num_steps=40, batch_size=16, seed=2,
+                                     clip_fn=s.clip_fn, threshold=s.threshold)
+        np.testing.assert_allclose(hist["loss"], one["loss"], rtol=1e-9)
+        np.testing.assert_allclose(hist["clipped_norm"], one["clipped_norm"], rtol=1e-9)
+        np.testing.assert_array_equal(hist["clipped"], one["clipped"])
+        for k in rnn.PARAM_NAMES:
+            np.testing.assert_allclose(hist["params"][k], params[k], rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(many[0]["clipped"], many[2]["clipped"])
+    assert many[0]["clipped"].any()
+
+
+def test_in_place_clip_fn_returning_none_is_accepted(task):
+    """An in-place clip_fn may return None: the arrays it scaled are the step's gradient."""
+    X, y, p0 = task
+
+    def halve(grads, _threshold):
+        for g in grads:
+            g *= 0.5
+
+    _, hist = training.train(p0, X, y, lr=0.1, num_steps=5, clip_fn=halve, threshold=1.0)
+    np.testing.assert_allclose(hist["clipped_norm"], 0.5 * hist["grad_norm"], rtol=1e-12)
+    assert hist["clipped"].all()
+
+
 def test_divergence_is_detected_and_stops(task):
     """A huge learning rate diverges: diverged_at is set, training stops there, no warnings."""
     X, y, p0 = task

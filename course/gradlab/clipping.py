@@ -23,7 +23,12 @@ max_norm / (norm + 1e-6): with an Inf norm the finite entries become 0 and the I
 
 Fast, in place: ``clip_grads_by_global_norm_(grads, max_norm) -> total_norm`` for large models (lists of
 float32/float64 arrays): one streaming read of every gradient for the norm (a BLAS dot product per
-tensor, no temporary arrays) and one in-place scaling pass, skipped when nothing needs clipping.
+tensor, no temporary arrays) and one in-place scaling pass, skipped when nothing needs clipping. This
+is the global-norm clipping the course uses after notebook 03: notebook 04 trains with it through
+``gradlab.training`` (which accepts in-place clipping functions) and calls it in its own loop, and
+``bench/bench_clip.py`` times exactly it against torch's ``clip_grad_norm_``. On float64 gradients it
+gives bit for bit what ``clip_by_global_norm`` gives (the same float64 dot products, the same scale),
+except that a finite gradient whose sum of squares overflows still gets a finite norm.
 """
 
 from __future__ import annotations

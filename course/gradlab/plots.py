@@ -10,8 +10,11 @@ Every figure drawn here has a title and labelled axes with units, so that notebo
   ``gain`` (so gain is both its spectral radius and its largest singular value).
 * ``HiddenStateExplorer(rnn_forward)``: sliders for the gain, the sequence length and the number of
   hidden units -> the pulse response, redrawn live (notebook 01's widget).
+* ``SpikeAlarmExplorer(detect_spikes, losses)``: sliders for the window and the threshold of a loss-spike
+  detector -> its alarms on a few training logs, redrawn live (notebook 04's widget).
 
-Nothing here answers an exercise: the explorer takes the learner's ``rnn_forward`` as an argument.
+Nothing here answers an exercise: the explorers take the learner's ``rnn_forward`` or ``detect_spikes``
+as an argument.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-__all__ = ["plot_loss_curve", "plot_hidden_states", "pulse_response", "HiddenStateExplorer"]
+__all__ = ["plot_loss_curve", "plot_hidden_states", "pulse_response", "HiddenStateExplorer",
+           "SpikeAlarmExplorer"]
 
 _DPI = 80
 
@@ -203,3 +207,121 @@ class HiddenStateExplorer:
                              f"(gain^(T-1) = {gain ** (num_steps - 1):.3g})")
         self.image.value = _png(self.fig)
         return h
+
+
+def _png_fast(fig, *, draw=True):
+    """Draw ``fig`` (unless ``draw=False``: already blitted) and encode it with fast PNG compression."""
+    from PIL import Image
+
+    if draw:
+        fig.canvas.draw()
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3]).save(buf, format="png", compress_level=1)
+    return buf.getvalue()
+
+
+def _power_of_ten_label(value, _pos=None):
+    """A log-axis tick label such as 1e-2, 1 or 1e10 in plain text (no mathtext parsed on every redraw)."""
+    exponent = int(round(np.log10(value)))
+    return "1" if exponent == 0 else f"1e{exponent}"
+
+
+class SpikeAlarmExplorer:
+    """Window and threshold of a loss-spike detector -> its alarms on a few training logs (notebook 04).
+
+    Build it with the notebook's ``detect_spikes(losses, window=..., threshold=...)`` and ``losses``, a
+    dict {label: sequence of per-step losses} (a run that explodes and a healthy one, say; NaN losses are
+    left out of the drawing); display ``.widget``. ``compute(window, threshold)`` returns the detector's
+    flags {label: bool array} without drawing; ``redraw(window=..., threshold=...)`` draws one frame
+    without a browser and returns the same flags. Losses above ``cap`` are drawn on the top edge (a log
+    axis cannot show 1e300); alarms are the crosses on finite losses, and the status line above the plot
+    counts every alarm of each log (NaN losses included) and names the first.
+    """
+
+    COLORS = ("tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange")
+
+    def __init__(self, detect_spikes, losses, *, window=50, threshold=20.0, cap=1e10):
+        if not callable(detect_spikes):
+            raise TypeError(f"detect_spikes must be a function (the one you wrote in the notebook), "
+                            f"got {detect_spikes!r}")
+        if not isinstance(losses, dict) or not losses:
+            raise TypeError("losses must be a non-empty dict {label: sequence of losses}")
+        import ipywidgets as w
+
+        self.detect_spikes = detect_spikes
+        self.losses = {str(k): np.asarray(v, dtype=float) for k, v in losses.items()}
+        for label, loss in self.losses.items():
+            if loss.ndim != 1 or loss.size == 0:
+                raise ValueError(f"losses[{label!r}] must be a non-empty 1-d sequence, got shape {loss.shape}")
+        self.cap = float(cap)
+        self.window = w.IntSlider(value=window, min=5, max=150, step=5, description="window")
+        self.threshold = w.FloatLogSlider(value=threshold, base=10, min=0, max=3, step=0.1, description="threshold")
+        self.image = w.Image(format="png")
+        self.status = w.HTML()
+
+        self.fig = Figure(figsize=(8.0, 3.4), dpi=_DPI)
+        FigureCanvasAgg(self.fig)
+        self.ax = self.fig.subplots()
+        self._alarm_lines = {}
+        self._curve_lines = {}
+        for i, (label, loss) in enumerate(self.losses.items()):
+            color = self.COLORS[i % len(self.COLORS)]
+            steps = np.arange(loss.size)
+            (self._curve_lines[label],) = self.ax.plot(steps, np.minimum(loss, self.cap), color=color, lw=1,
+                                                       label=label)
+            (self._alarm_lines[label],) = self.ax.plot([], [], ls="none", marker="x", ms=6, color=color)
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+        self.ax.set_yscale("log")
+        self.ax.set_ylim(1e-2, 3 * self.cap)
+        top = int(np.floor(np.log10(3 * self.cap)))
+        self.ax.yaxis.set_major_locator(FixedLocator([10.0 ** k for k in range(-2, top + 1, 2)]))
+        self.ax.yaxis.set_major_formatter(FuncFormatter(_power_of_ten_label))
+        self.ax.yaxis.set_minor_locator(NullLocator())
+        self.ax.set_xlim(0, max(loss.size for loss in self.losses.values()))
+        self.ax.set_xlabel("SGD step")
+        self.ax.set_ylabel("mini-batch loss (log scale)")
+        self.ax.grid(True, alpha=0.3)
+        self._legend = self.ax.legend(handles=list(self._curve_lines.values()), fontsize=8, loc="center right")
+        self._title = self.ax.set_title("Alarms (x) with window=150, threshold=1e3 MADs")  # the widest title
+        self.fig.tight_layout()  # once: redraws keep the layout, which keeps them fast
+        # The curves and axes never change: draw them once, then blit the alarms, legend and title onto
+        # that background at every redraw (a whole figure costs several times more).
+        self._dynamic = [*self._alarm_lines.values(), self._title]  # the legend is part of the background
+        self._title.set_text("")
+        self.fig.canvas.draw()
+        self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
+
+        for control in (self.window, self.threshold):
+            control.observe(self._on_change, names="value")
+        self.widget = w.VBox([w.HBox([self.window, self.threshold]), self.status, self.image])
+        self.redraw()
+
+    def _on_change(self, _change=None):
+        self.redraw()
+
+    def compute(self, window, threshold):
+        """The detector's flags on every log: {label: bool array of one flag per step}."""
+        return {label: np.asarray(self.detect_spikes(loss, window=int(window), threshold=float(threshold)),
+                                  dtype=bool)
+                for label, loss in self.losses.items()}
+
+    def redraw(self, window=None, threshold=None):
+        """Draw one frame (the controls' values for arguments left as None); returns the flags."""
+        window = self.window.value if window is None else int(window)
+        threshold = self.threshold.value if threshold is None else float(threshold)
+        flags = self.compute(window, threshold)
+        counts = []
+        for label, loss in self.losses.items():
+            f = flags[label]
+            steps = np.flatnonzero(f & np.isfinite(loss))
+            self._alarm_lines[label].set_data(steps, np.minimum(loss[steps], self.cap))
+            first = np.flatnonzero(f)
+            counts.append(f"{label}: {int(f.sum())} alarms" + (f", the first at step {first[0]}" if first.size else ""))
+        self._title.set_text(f"Alarms (x) with window={window}, threshold={threshold:.3g} MADs")
+        self.status.value = " | ".join(counts)
+        self.fig.canvas.restore_region(self._background)
+        for artist in self._dynamic:
+            self.ax.draw_artist(artist)
+        self.image.value = _png_fast(self.fig, draw=False)
+        return flags

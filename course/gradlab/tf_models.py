@@ -222,49 +222,113 @@ def clipping_summary(grads, clipped):
     return norms_before, norms_after, cosine
 
 
+class KerasClippingExplorer:
+    """Pick a clipping mode and threshold, see each variable's gradient norm before and after (notebook 06).
+
+    ``clipnorm_fn(grads, c)`` and ``global_clipnorm_fn(grads, c)`` are the learner's NumPy models of Keras's
+    ``clipnorm`` and ``global_clipnorm`` (notebook 06, exercise 3); value clipping uses ``np.clip``.
+    Nothing is trained. The explorer protocol of the course's other widgets: the controls are the
+    attributes ``mode`` and ``threshold``; ``compute(mode, threshold)`` returns ``(norms_before,
+    norms_after, cosine)`` (``clipping_summary``) without drawing; ``redraw(mode=..., threshold=...)``
+    draws one frame without a browser (a figure built once, rendered to the PNG of an ``Image``) and
+    returns the same triple; ``.widget`` is the box to display.
+    """
+
+    MODES = ("clipnorm", "global_clipnorm", "clipvalue")
+
+    def __init__(self, grads, names, clipnorm_fn, global_clipnorm_fn):
+        if not callable(clipnorm_fn) or not callable(global_clipnorm_fn):
+            raise TypeError("KerasClippingExplorer needs the two clipping functions (callables)")
+        import ipywidgets as widgets
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        self.grads = [np.asarray(g, dtype=np.float64) for g in grads]
+        self.names = [str(n) for n in names]
+        if len(self.names) != len(self.grads):
+            raise ValueError(f"{len(self.grads)} gradients but {len(self.names)} names")
+        self._clip = {
+            "clipnorm": lambda c: clipnorm_fn(self.grads, c),
+            "global_clipnorm": lambda c: global_clipnorm_fn(self.grads, c),
+            "clipvalue": lambda c: [np.clip(g, -c, c) for g in self.grads],
+        }
+        norms = np.array([np.linalg.norm(g) for g in self.grads])
+        positive = norms[norms > 0]
+        low, high = np.log10(positive.min() / 10), np.log10(norms.max() * 10)
+        self.mode = widgets.ToggleButtons(options=list(self.MODES), description="mode")
+        self.threshold = widgets.FloatLogSlider(value=float(np.sqrt(positive.min() * norms.max())), base=10,
+                                                min=low, max=high, step=0.02, description="threshold",
+                                                readout_format=".3g", continuous_update=True)
+        self.image = widgets.Image(format="png")
+
+        self.fig = Figure(figsize=(7, 3.5), dpi=80)
+        FigureCanvasAgg(self.fig)
+        ax = self.ax = self.fig.subplots()
+        x = np.arange(len(self.grads))
+        self._before = ax.bar(x - 0.2, np.maximum(norms, 1e-300), width=0.4, color="0.7", label="before")
+        self._after = ax.bar(x + 0.2, np.maximum(norms, 1e-300), width=0.4, color="C0", label="after")
+        self._line = ax.axhline(1.0, color="C3", ls="--", lw=1, label="threshold")
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+        ax.set_yscale("log")
+        ax.set_ylim(10.0 ** (low - 1), 10.0 ** (high + 1))
+        decades = range(int(np.ceil(low - 1)), int(np.floor(high + 1)) + 1)
+        ax.yaxis.set_major_locator(FixedLocator([10.0 ** k for k in decades]))  # plain labels: no mathtext
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e+00", "").replace("e+0", "e")
+                                                   .replace("e-0", "e-")))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(x, self.names, fontsize=8)
+        ax.set_xlabel("variable")
+        ax.set_ylabel("gradient norm (log scale)")
+        self._legend = ax.legend(fontsize=8)
+        self._title = ax.set_title("")
+        self.fig.tight_layout()  # once: redraws keep the layout, which keeps them fast
+
+        self.mode.observe(self._on_change, "value")
+        self.threshold.observe(self._on_change, "value")
+        self.widget = widgets.VBox([widgets.HBox([self.mode, self.threshold]), self.image])
+        self.redraw()
+
+    def _on_change(self, _change=None):
+        self.redraw()
+
+    def compute(self, mode, threshold):
+        """(norms_before, norms_after, cosine) of the gradients clipped by ``mode`` at ``threshold``."""
+        if mode not in self.MODES:
+            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
+        return clipping_summary(self.grads, self._clip[mode](float(threshold)))
+
+    def redraw(self, mode=None, threshold=None):
+        """Draw one frame (the controls' values for arguments left as None); returns ``compute``'s triple."""
+        import io
+
+        from PIL import Image
+
+        mode = self.mode.value if mode is None else mode
+        threshold = self.threshold.value if threshold is None else float(threshold)
+        before, after, cosine = self.compute(mode, threshold)
+        for bar, value in zip(self._after, after, strict=True):
+            bar.set_height(max(float(value), 1e-300) if np.isfinite(value) else 1e-300)
+        self._line.set_visible(mode != "clipvalue")
+        self._line.set_ydata([threshold, threshold])
+        self._legend.get_texts()[1].set_text(f"after {mode}")
+        self._title.set_text(f"{mode}={threshold:.3g}: cosine with the raw gradient {cosine:.4f}")
+        self.fig.canvas.draw()  # drawn once, encoded with fast PNG compression
+        buf = io.BytesIO()
+        Image.fromarray(np.asarray(self.fig.canvas.buffer_rgba())[..., :3]).save(buf, format="png", compress_level=1)
+        self.image.value = buf.getvalue()
+        return before, after, cosine
+
+
 def clipping_explorer(grads, names, clipnorm_fn, global_clipnorm_fn):
     """A widget: pick a clipping mode and threshold, see each variable's gradient norm before and after.
 
     ``clipnorm_fn`` and ``global_clipnorm_fn`` are the learner's NumPy models of Keras's ``clipnorm`` and
     ``global_clipnorm`` (notebook 06, exercise 3); value clipping uses ``np.clip``. Nothing is trained,
-    so a redraw takes a few tens of milliseconds.
+    so a redraw takes a few tens of milliseconds. Returns the box to display (``KerasClippingExplorer``'s
+    ``widget``; the explorer itself is its ``explorer`` attribute, for redrawing without a browser).
     """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    grads = [np.asarray(g, dtype=np.float64) for g in grads]
-    norms = np.array([np.linalg.norm(g) for g in grads])
-    low, high = np.log10(norms[norms > 0].min() / 10), np.log10(norms.max() * 10)
-    mode = widgets.ToggleButtons(options=["clipnorm", "global_clipnorm", "clipvalue"], description="mode")
-    threshold = widgets.FloatLogSlider(value=float(np.sqrt(norms[norms > 0].min() * norms.max())), base=10,
-                                       min=low, max=high, step=0.02, description="threshold",
-                                       readout_format=".3g", continuous_update=True)
-    out = widgets.Output()
-    clip_functions = {
-        "clipnorm": lambda c: clipnorm_fn(grads, c),
-        "global_clipnorm": lambda c: global_clipnorm_fn(grads, c),
-        "clipvalue": lambda c: [np.clip(g, -c, c) for g in grads],
-    }
-
-    def redraw(*_):
-        before, after, cosine = clipping_summary(grads, clip_functions[mode.value](threshold.value))
-        with out:
-            out.clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(7, 3.5))
-            x = np.arange(len(grads))
-            ax.bar(x - 0.2, before, width=0.4, color="0.7", label="before")
-            ax.bar(x + 0.2, after, width=0.4, color="C0", label=f"after {mode.value}")
-            if mode.value != "clipvalue":
-                ax.axhline(threshold.value, color="C3", ls="--", lw=1, label="threshold")
-            ax.set_yscale("log")
-            ax.set_xticks(x, names, fontsize=8)
-            ax.set_xlabel("variable")
-            ax.set_ylabel("gradient norm (log scale)")
-            ax.set_title(f"{mode.value}={threshold.value:.3g}: cosine with the raw gradient {cosine:.4f}")
-            ax.legend(fontsize=8)
-            plt.show()
-
-    mode.observe(redraw, "value")
-    threshold.observe(redraw, "value")
-    redraw()
-    return widgets.VBox([widgets.HBox([mode, threshold]), out])
+    explorer = KerasClippingExplorer(grads, names, clipnorm_fn, global_clipnorm_fn)
+    box = explorer.widget
+    box.explorer = explorer
+    return box

@@ -12,9 +12,16 @@ Two trainers, with the same rules:
   one: this is what lets the clipping widget retrain within a second.
 
 Clipping is never built in: the caller passes the clipping function, ``clip_fn(grads, threshold)``,
-which receives the list of gradients [dWx, dWh, db, dWy, dby] and returns either the clipped list or a
-pair (clipped list, norm before clipping), so that the functions written in notebook 03 plug in as they
-are. The trainers never change the arrays they are given.
+which receives the list of gradients [dWx, dWh, db, dWy, dby] (fresh arrays of this step) and
+either
+
+* returns the clipped list, or a pair (clipped list, norm before clipping): the pure functions written
+  in notebook 03 plug in as they are; or
+* clips those arrays **in place** and returns the norm before clipping (a number) or None:
+  ``gradlab.clipping.clip_grads_by_global_norm_``, the fast global-norm clipping that notebook 04 and
+  ``bench/bench_clip.py`` use. No copy is made for it: it scales the step's gradient arrays themselves.
+
+The trainers never change the arrays they are given (parameters, X, y).
 
 Every step draws a mini-batch of ``batch_size`` rows of X with a generator seeded by ``seed`` (the
 same batches for every setting), computes the loss and gradients with ``gradlab.rnn.rnn_loss``, clips,
@@ -90,8 +97,15 @@ def _check_common(params, X, y, lr, num_steps, task):
 
 
 def _apply_clip(clip_fn, threshold, grads):
-    """Call a clipping function and accept either a list or a pair (list, norm before clipping)."""
+    """Call a clipping function on ``grads``; returns (clipped list, in_place).
+
+    A list, or a pair (list, norm before clipping), is the clipped gradients (a pure function). A number
+    or None means the function clipped ``grads`` in place (``clip_grads_by_global_norm_``): the clipped
+    gradients are the arrays of ``grads`` themselves, and ``in_place`` is True.
+    """
     out = clip_fn(grads, threshold)
+    if out is None or (not isinstance(out, (tuple, list)) and np.ndim(out) == 0):
+        return list(grads), True
     if isinstance(out, tuple) and len(out) == 2 and np.ndim(out[1]) == 0:
         out = out[0]
     out = list(out)
@@ -100,7 +114,14 @@ def _apply_clip(clip_fn, threshold, grads):
     for g, c in zip(grads, out, strict=True):
         if np.shape(c) != g.shape:
             raise ValueError(f"clip_fn changed a gradient's shape from {g.shape} to {np.shape(c)}")
-    return [np.asarray(c) for c in out]
+    return [np.asarray(c) for c in out], False
+
+
+def _changed(before, after, in_place, norm_before, norm_after):
+    """Did clipping change the gradient? In place (no copy kept): did it change its norm."""
+    if in_place:
+        return bool(norm_after != norm_before)
+    return any(not np.array_equal(a, b, equal_nan=True) for a, b in zip(before, after, strict=True))
 
 
 def evaluate(params, X, y, *, task="regression", activation="tanh"):
@@ -116,10 +137,12 @@ def train(params, X, y, *, lr, num_steps, batch_size=32, task="regression", clip
 
     ``params``: a dict as made by ``gradlab.rnn.init_rnn`` (not modified; the result is a new dict).
     ``clip_fn(grads, threshold)``: None for plain SGD, else a function of the list of gradients in the
-    order of ``gradlab.rnn.PARAM_NAMES`` that returns the clipped list or a pair (list, norm).
+    order of ``gradlab.rnn.PARAM_NAMES`` that returns the clipped list or a pair (list, norm), or that
+    clips the list in place and returns the norm (``gradlab.clipping.clip_grads_by_global_norm_``).
     ``history``: a dict of NumPy arrays, one entry per step run -- ``loss`` (the mini-batch loss before
     the step), ``grad_norm`` (global norm before clipping), ``clipped_norm`` (after clipping),
-    ``clipped`` (True where clipping changed the gradient), ``param_norm`` (global norm of the weights
+    ``clipped`` (True where clipping changed the gradient; for an in-place ``clip_fn``, where it changed
+    the gradient's norm), ``param_norm`` (global norm of the weights
     after the step) -- and ``diverged_at``, the first step whose loss or gradient was not finite (None
     if none). With ``stop_on_nonfinite`` training stops at that step, so the arrays are shorter than
     ``num_steps``.
@@ -140,11 +163,10 @@ def train(params, X, y, *, lr, num_steps, batch_size=32, task="regression", clip
             grads = [gdict[k] for k in PARAM_NAMES]
             norm = grad_norm(grads)
             if clip_fn is not None:
-                clipped = _apply_clip(clip_fn, threshold, grads)
-                was_clipped = any(not np.array_equal(a, b, equal_nan=True) for a, b in zip(grads, clipped,
-                                                                                           strict=True))
+                clipped, in_place = _apply_clip(clip_fn, threshold, grads)
+                cnorm = grad_norm(clipped)
+                was_clipped = _changed(grads, clipped, in_place, norm, cnorm)
                 grads = clipped
-                cnorm = grad_norm(grads)
             else:
                 was_clipped, cnorm = False, norm
             for p, g in zip(plist, grads, strict=True):
@@ -281,15 +303,14 @@ def train_many(settings, params, X, y, *, num_steps, batch_size=32, task="regres
                     out["grad_norm"][step, k] = norms[k]
                     continue
                 if s.clip_fn is not None:
-                    grads_k = [G[name][k] for name in PARAM_NAMES]
-                    clipped = _apply_clip(s.clip_fn, s.threshold, grads_k)
-                    changed = False
-                    for name, g_old, g_new in zip(PARAM_NAMES, grads_k, clipped, strict=True):
-                        if not changed and not np.array_equal(g_old, g_new, equal_nan=True):
-                            changed = True
-                        G[name][k] = g_new
-                    out["clipped"][step, k] = changed
+                    grads_k = [G[name][k] for name in PARAM_NAMES]  # views: an in-place clip_fn scales G
+                    before = grad_norm(grads_k)
+                    clipped, in_place = _apply_clip(s.clip_fn, s.threshold, grads_k)
                     clipped_norms[k] = grad_norm(clipped)
+                    out["clipped"][step, k] = _changed(grads_k, clipped, in_place, before, clipped_norms[k])
+                    if not in_place:
+                        for name, g_new in zip(PARAM_NAMES, clipped, strict=True):
+                            G[name][k] = g_new
             live = alive.copy()
             for name in PARAM_NAMES:
                 upd = G[name] * lrs.reshape((K,) + (1,) * (G[name].ndim - 1))
