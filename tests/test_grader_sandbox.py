@@ -82,17 +82,23 @@ def probe(tmp_path_factory):
              str(out), str(out / "grades.csv"), str(other), str(other / "theirs.txt"), "/root/.cache",
              str(ROOT.parent / "shared")]
     limits = Limits(cpu_seconds=30, file_bytes=1 << 20, processes=64, open_files=128, memory_bytes=2 << 30)
-    sb = Sandbox(mine, limits=limits).start()
+    sb = Sandbox(mine, limits=limits)
+    setup = f"PATHS = {paths!r}\nVENV_FILE = {str(Path(sys.prefix) / 'tg-test')!r}\n"
+    return _probe_report(sb, setup + PROBE), sb
+
+
+def _probe_report(sandbox, source):
+    """Start ``sandbox``, run ``source`` as its one setup cell and return the JSON it printed after PROBE."""
+    sandbox.start()
     try:
-        setup = f"PATHS = {paths!r}\nVENV_FILE = {str(Path(sys.prefix) / 'tg-test')!r}\n"
-        sb.send({"op": "setup", "cells": [{"label": "probe", "source": setup + PROBE}]})
-        while sb.recv(time.monotonic() + 120).get("op") != "ready":
+        sandbox.send({"op": "setup", "cells": [{"label": "probe", "source": source}]})
+        while sandbox.recv(time.monotonic() + 120).get("op") != "ready":
             pass
-        text = sb.cut_output()["stdout"]
+        text = sandbox.cut_output()["stdout"]
     finally:
-        sb.close()
+        sandbox.close()
     assert "PROBE" in text, text
-    return json.loads(text.split("PROBE", 1)[1].splitlines()[0]), sb
+    return json.loads(text.split("PROBE", 1)[1].splitlines()[0])
 
 
 @root_only
@@ -260,16 +266,8 @@ print("PROBE" + json.dumps(report))
 @root_only
 def test_gradlab_modules_answering_the_assignment_are_left_out(tmp_path):
     """With the exercises of 03, gradlab.clipping does not exist in the sandbox; other modules import."""
-    sb = Sandbox(tmp_path, limits=Limits(cpu_seconds=60), exercises={"clip_by_value", "clip_by_norm"}).start()
-    try:
-        sb.send({"op": "setup", "cells": [{"label": "probe", "source": HIDDEN_PROBE}]})
-        while sb.recv(time.monotonic() + 120).get("op") != "ready":
-            pass
-        text = sb.cut_output()["stdout"]
-    finally:
-        sb.close()
-    assert "PROBE" in text, text
-    report = json.loads(text.split("PROBE", 1)[1].splitlines()[0])
+    sb = Sandbox(tmp_path, limits=Limits(cpu_seconds=60), exercises={"clip_by_value", "clip_by_norm"})
+    report = _probe_report(sb, HIDDEN_PROBE)
     assert report["gradlab.clipping"] == "ModuleNotFoundError" and report["from_import"] == "ModuleNotFoundError"
     assert report["gradlab.rnn"] == "imported" and report["gradlab.grading"] == "imported", report
     assert "clipping.py" not in report["dir"] and not report["file"]
