@@ -115,3 +115,24 @@ def test_hidden_state_explorer_redraws_from_its_controls():
     assert hi == pytest.approx(3 * np.sqrt(4))
     with pytest.raises(TypeError):
         plots.HiddenStateExplorer(None)
+
+
+def test_spike_alarm_explorer_flags_follow_the_detector():
+    """SpikeAlarmExplorer passes window and threshold to detect_spikes; redraw returns compute's flags."""
+    calls = []
+
+    def detect_spikes(losses, window, threshold):
+        calls.append((window, threshold))
+        losses = np.asarray(losses, dtype=float)
+        return ~np.isfinite(losses) | (losses > threshold)
+
+    losses = {"exploding": np.array([1.0, 2.0, 50.0, np.inf, np.nan]), "healthy": np.ones(5)}
+    explorer = plots.SpikeAlarmExplorer(detect_spikes, losses, window=10, threshold=10.0)
+    assert calls and calls[-1] == (10, 10.0)
+    flags = explorer.compute(4, 10.0)
+    assert flags["exploding"].tolist() == [False, False, True, True, True] and not flags["healthy"].any()
+    first = explorer.image.value
+    drawn = explorer.redraw(window=5, threshold=100.0)
+    assert calls[-1] == (5, 100.0)
+    assert drawn["exploding"].tolist() == [False, False, False, True, True]
+    assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n" and explorer.image.value != first

@@ -224,3 +224,31 @@ def test_clipping_explorer_redraws_with_the_given_functions():
     n = len(calls)
     mode.value = "clipvalue"   # np.clip, neither function
     assert len(calls) == n
+
+
+def test_keras_clipping_explorer_compute_matches_each_mode():
+    """KerasClippingExplorer.compute: per-variable, global and value clipping norms; redraw returns the same."""
+    grads = [np.array([3.0, 4.0]), np.array([0.0, 12.0])]
+
+    def per_variable(gs, c):
+        return [g * min(1.0, c / np.linalg.norm(g)) for g in gs]
+
+    def common(gs, c):
+        total = np.sqrt(sum(float(np.sum(g * g)) for g in gs))
+        return [g * min(1.0, c / total) for g in gs]
+
+    explorer = tm.KerasClippingExplorer(grads, ["a", "b"], per_variable, common)
+    before, after, _ = explorer.compute("clipnorm", 2.0)
+    np.testing.assert_allclose(before, [5.0, 12.0])
+    np.testing.assert_allclose(after, [2.0, 2.0])
+    _, after, cosine = explorer.compute("global_clipnorm", 2.0)
+    np.testing.assert_allclose(after, [2.0 * 5 / 13, 2.0 * 12 / 13])
+    assert cosine == pytest.approx(1.0)
+    _, after, _ = explorer.compute("clipvalue", 3.0)
+    np.testing.assert_allclose(after, [np.hypot(3.0, 3.0), 3.0])
+    first = explorer.image.value
+    drawn = explorer.redraw(mode="global_clipnorm", threshold=2.0)
+    np.testing.assert_allclose(drawn[1], [2.0 * 5 / 13, 2.0 * 12 / 13])
+    assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n" and explorer.image.value != first
+    with pytest.raises(ValueError):
+        explorer.compute("clip_everything", 1.0)
