@@ -32,7 +32,7 @@ from pathlib import Path
 
 from . import feedback
 from .paths import SOLUTIONS, assignments, notebook_path
-from .sandbox import Limits, sweep_scratch
+from .sandbox import ONE_THREAD_ENV, Limits, sweep_scratch
 
 CSV_FIELDS = ("learner", "assignment", "score", "max_score", "status")
 ZIP_MAX_MEMBERS = 10_000
@@ -174,9 +174,15 @@ def grade_job(job):
 
 
 def _worker_init():
+    """A worker's own computations (the test cells' references: NumPy, torch, TensorFlow) run on one
+    thread, like its sandboxes: one worker per core then uses one core, and workers scale with cores."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    os.environ.update(ONE_THREAD_ENV)  # read by torch and TensorFlow when a test cell first imports them
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)  # BLAS libraries already loaded (NumPy's OpenBLAS)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
 
 

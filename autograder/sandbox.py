@@ -200,6 +200,11 @@ def filtered_gradlab(dest, hidden, root=None):
     return Path(dest)
 
 
+#: One thread for every numeric library: each sandbox (and each grader worker) uses one core.
+ONE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                  "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+
+
 SCRATCH = re.compile(r"tg-(?:job|runner|sandbox)-(\d+)-.+")
 
 
@@ -363,8 +368,7 @@ class Sandbox:
             "PATH": f"{venv_bin}:/usr/local/bin:/usr/bin:/bin", "HOME": home, "USER": "learner",
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "TMPDIR": "/tmp" if self.mode in CHROOT_MODES else home,
             "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/.config/matplotlib",
-            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
+            **ONE_THREAD_ENV, "TF_CPP_MIN_LOG_LEVEL": "3",
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "PYTHONHASHSEED": "0",
         }
         return [f"{k}={v}" for k, v in env.items()]
