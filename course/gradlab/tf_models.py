@@ -300,9 +300,7 @@ class KerasClippingExplorer:
 
     def redraw(self, mode=None, threshold=None):
         """Draw one frame (the controls' values for arguments left as None); returns ``compute``'s triple."""
-        import io
-
-        from PIL import Image
+        from .plots import figure_png
 
         mode = self.mode.value if mode is None else mode
         threshold = self.threshold.value if threshold is None else float(threshold)
@@ -313,10 +311,7 @@ class KerasClippingExplorer:
         self._line.set_ydata([threshold, threshold])
         self._legend.get_texts()[1].set_text(f"after {mode}")
         self._title.set_text(f"{mode}={threshold:.3g}: cosine with the raw gradient {cosine:.4f}")
-        self.fig.canvas.draw()  # drawn once, encoded with fast PNG compression
-        buf = io.BytesIO()
-        Image.fromarray(np.asarray(self.fig.canvas.buffer_rgba())[..., :3]).save(buf, format="png", compress_level=1)
-        self.image.value = buf.getvalue()
+        self.image.value = figure_png(self.fig)
         return before, after, cosine
 
 

@@ -16,31 +16,15 @@ Neither holds an answer of notebook 02: both take the learner's functions as arg
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from . import vanishing
+from .plots import figure_png
 
 _DPI = 80
-
-
-def _png(fig, *, draw=True):
-    """Render ``fig`` (unless ``draw=False``: already blitted) and encode it as a PNG.
-
-    Fast compression: a whole frame must take well under 100 ms.
-    """
-    from PIL import Image
-
-    if draw:
-        fig.canvas.draw()
-    rgba = np.asarray(fig.canvas.buffer_rgba())
-    buf = io.BytesIO()
-    Image.fromarray(rgba[..., :3]).save(buf, format="png", compress_level=1)
-    return buf.getvalue()
 
 
 def _require_callable(**functions):
@@ -141,7 +125,7 @@ class GradNormExplorer:
         verdict = "vanishing is guaranteed" if gs < 1 else "no guarantee: the gradient may grow"
         self.status.value = (f"||dL/dh_0|| / ||dL/dh_T|| = {ratio:.3g} over T = {num_steps} steps; "
                              f"gamma * sigma_max = {gs:.3f}: {verdict}")
-        self.image.value = _png(self.fig)
+        self.image.value = figure_png(self.fig)
         return data
 
 
@@ -234,5 +218,5 @@ class CliffExplorer:
         canvas.restore_region(self._background)
         for artist in (self._path, self._start, self.ax.title):
             self.ax.draw_artist(artist)
-        self.image.value = _png(self.fig, draw=False)
+        self.image.value = figure_png(self.fig, draw=False)
         return path

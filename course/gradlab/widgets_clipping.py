@@ -16,7 +16,6 @@ notebook 03's answers for notebook 03).
 
 from __future__ import annotations
 
-import io
 import time
 
 import numpy as np
@@ -152,10 +151,9 @@ class ClippingExplorer:
 
     def png(self, mode, threshold, lr, *, use_cache=True):
         """The figure rendered as PNG bytes."""
-        fig = self.figure(mode, threshold, lr, use_cache=use_cache)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
+        from .plots import figure_png
+
+        return figure_png(self.figure(mode, threshold, lr, use_cache=use_cache))
 
     def redraw(self, mode, threshold, lr):
         """One redraw with retraining (cache bypassed): train, draw, render. Returns PNG bytes.

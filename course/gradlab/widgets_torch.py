@@ -17,7 +17,6 @@ gradlab never holds notebook 05's answers: the training step, with its clipping,
 
 from __future__ import annotations
 
-import io
 import math
 import time
 
@@ -27,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, NullLocator
 
 from . import torch_models
+from .plots import figure_png
 
 MAX_NORMS = (math.inf, 0.05, 0.25, 1.0, 4.0, 16.0)
 """The ``max_norm`` dropdown's choices; ``inf`` is "off" (no clipping)."""
@@ -191,14 +191,7 @@ class RnnClippingExplorer:
         self._loss_title.set_text(f"loss ({setting})\n{verdict}")
         self.status.value = (f"{verdict}; gradient norm above max_norm on {100 * run['clipped_share']:.0f}% "
                              f"of the steps ({setting})")
-        self.image.value = self._png()
+        self.image.value = figure_png(self.fig)
         self.last_seconds = time.perf_counter() - start
         return run
 
-    def _png(self):
-        from PIL import Image
-
-        self.fig.canvas.draw()
-        buf = io.BytesIO()
-        Image.fromarray(np.asarray(self.fig.canvas.buffer_rgba())[..., :3]).save(buf, format="png", compress_level=1)
-        return buf.getvalue()
