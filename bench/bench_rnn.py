@@ -6,7 +6,9 @@ For each size (N, T, D, H) and dtype (float32, float64):
   against ``torch.nn.RNN(nonlinearity='tanh', batch_first=True)`` holding the same weights, forward and
   ``h.backward(dh)`` (the upstream gradient injected directly, torch's fastest way; ``sum(h * dh)``
   would add a product and cost torch about 4 % more), with the same inputs, dtype and thread count.
-  Budget (design: "no slower than torch"; the issue: at most 0.8x torch's time).
+  Budget (design: "no slower than torch"; the issue: at most 0.8x torch's time). The two are timed in
+  interleaved rounds, as many as fit in about 25 s (15 to 101), and the row reports the ratio of the
+  medians with the quartiles of the per-round ratios next to it.
 * ``rnn GFLOP/s``: the useful floating-point work, 6 N T H (D + H) flops (forward: input projections
   and recurrence; backward: recurrence, dx, dWx, dWh), per second of the NumPy run (median), next to
   the rate of ``np.matmul`` on 1024 x 1024 matrices of the same dtype timed interleaved with it (median;
@@ -20,6 +22,8 @@ Before timing, the NumPy results are checked against torch's (same h, dx, dh0, d
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from bench.common import interleaved, median, row, same_threads, thread_counts, threads_label
@@ -28,6 +32,12 @@ SIZES = [(32, 50, 64, 64), (64, 100, 128, 128), (64, 200, 256, 256)]  # (N, T, D
 QUICK_SIZES = [(4, 6, 3, 8)]
 DTYPES = (np.float32, np.float64)
 BUDGET_RATIO = 0.8
+# Rounds of the torch comparison: as many as fit in about ROUND_SECONDS (at least MIN_ROUNDS, at most
+# MAX_ROUNDS). At the largest size one round takes 0.4-0.7 s and torch's time alone moves by 10-15 %
+# from round to round (it allocates and frees its buffers every call); medians over 15 rounds then
+# read 0.73-0.82x for the same code within one process, over 40 rounds 0.74-0.78x.
+ROUND_SECONDS = 25.0
+MIN_ROUNDS, MAX_ROUNDS = 15, 101
 
 
 def make_problem(N, T, D, H, dtype, seed=0):
@@ -132,15 +142,31 @@ def matmul_step(dtype, n):
     return lambda: np.matmul(a, b, out=out)
 
 
+def rounds_for(fns, quick):
+    """How many interleaved rounds of ``fns`` to time: 3 when quick, else about ROUND_SECONDS' worth."""
+    if quick:
+        return 3
+    one_round = sum(interleaved(fns, 1, warmup=0)[name][0] for name in fns)
+    return max(MIN_ROUNDS, min(MAX_ROUNDS, math.ceil(ROUND_SECONDS / one_round)))
+
+
+def spread(candidate, peer):
+    """Quartiles of the per-round ratios candidate/peer (each pair timed in the same round)."""
+    ratios = np.asarray(candidate) / np.asarray(peer)
+    q1, q3 = np.percentile(ratios, [25, 75])
+    return float(q1), float(q3)
+
+
 def run(quick=False):
     """Rows for every size and dtype: torch ratio, GFLOP/s against the matmul peak, per-sample ratio.
 
     The NumPy RNN, torch and a large square ``np.matmul`` are timed interleaved (so the GFLOP/s of
-    the RNN and of the plain product are measured under the same conditions); the per-sample loop,
-    which takes seconds, is timed afterwards against the batched RNN, interleaved as well.
+    the RNN and of the plain product are measured under the same conditions), for as many rounds as
+    fit in about ROUND_SECONDS (``rounds_for``); the row gives the ratio of the medians and, in its
+    peer text and ``ratio_iqr``, the quartiles of the per-round ratios. The per-sample loop, which
+    takes seconds, is timed afterwards against the batched RNN, interleaved as well.
     """
     sizes = QUICK_SIZES if quick else SIZES
-    repeats = 3 if quick else 15
     loop_repeats = 1 if quick else 3
     n_peak = 128 if quick else 1024
     rows = []
@@ -152,14 +178,17 @@ def run(quick=False):
                 shape = f"N={N} T={T} D={D} H={H}"
                 problem = make_problem(N, T, D, H, dt)
                 fns = {"numpy": numpy_step(*problem), "torch": torch_step(*problem), "matmul": matmul_step(dt, n_peak)}
-                check_against_torch(fns["numpy"](), fns["torch"](), dt)
-                times = interleaved(fns, repeats)
+                check_against_torch(fns["numpy"](), fns["torch"](), dt)  # also the warm-up round
+                rounds = rounds_for(fns, quick)
+                times = interleaved(fns, rounds)
                 t_np, t_torch = median(times["numpy"]), median(times["torch"])
                 ratio = t_np / t_torch
+                q1, q3 = spread(times["numpy"], times["torch"])
                 rows.append(row(f"rnn fwd+bwd {tag} {shape}", t_np * 1e3, "ms",
-                                peer=f"torch.nn.RNN {t_torch * 1e3:.4g} ms ({threads_label(threads)} each)",
+                                peer=(f"torch.nn.RNN {t_torch * 1e3:.4g} ms ({threads_label(threads)} each; "
+                                      f"{rounds} rounds, per-round ratios {q1:.3g}-{q3:.3g})"),
                                 ratio=ratio, budget=f"<= {BUDGET_RATIO}x torch", ok=ratio <= BUDGET_RATIO,
-                                threads=counts))
+                                threads=counts, rounds=rounds, ratio_iqr=[q1, q3]))
                 gflops = useful_flops(N, T, D, H) / t_np / 1e9
                 peak = 2.0 * n_peak**3 / median(times["matmul"]) / 1e9
                 best_peak = 2.0 * n_peak**3 / min(times["matmul"]) / 1e9
