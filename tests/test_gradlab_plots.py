@@ -111,6 +111,9 @@ def test_hidden_state_explorer_redraws_from_its_controls():
     assert "1.5" in explorer.status.value or "gain^(T-1)" in explorer.status.value
     h = explorer.redraw(gain=0.5, num_steps=40, num_hiddens=4)
     assert h.shape == (1, 40, 4)
+    drawn = explorer.image.value
+    np.testing.assert_array_equal(explorer.compute(0.5, 40, 4), h)  # the same states, and nothing drawn
+    assert explorer.image.value == drawn and explorer.compute(1.2, 10, 6).shape == (1, 10, 6)
     lo, hi = explorer.ax_norm.get_ylim()
     assert hi == pytest.approx(3 * np.sqrt(4))
     with pytest.raises(TypeError):
@@ -136,3 +139,21 @@ def test_spike_alarm_explorer_flags_follow_the_detector():
     assert calls[-1] == (5, 100.0)
     assert drawn["exploding"].tolist() == [False, False, False, True, True]
     assert explorer.image.value[:8] == b"\x89PNG\r\n\x1a\n" and explorer.image.value != first
+
+
+def test_spike_alarm_explorer_reaches_every_window_and_refuses_values_off_its_sliders():
+    """Every window from 5 to 150 is one slider position; a start value off the sliders is an error, not moved."""
+    def detect_spikes(losses, window, threshold):
+        return np.zeros(len(losses), dtype=bool)
+
+    losses = {"run": np.ones(20)}
+    explorer = plots.SpikeAlarmExplorer(detect_spikes, losses, window=7, threshold=3.0)
+    assert explorer.window.value == 7 and explorer.window.step == 1
+    assert (explorer.window.min, explorer.window.max) == plots.SpikeAlarmExplorer.WINDOW_RANGE == (5, 150)
+    assert explorer.threshold.value == pytest.approx(3.0)
+    for bad in (3, 151, 7.5, True, "50"):
+        with pytest.raises(ValueError, match="window"):
+            plots.SpikeAlarmExplorer(detect_spikes, losses, window=bad)
+    for bad in (0.5, 2000.0, "20"):
+        with pytest.raises(ValueError, match="threshold"):
+            plots.SpikeAlarmExplorer(detect_spikes, losses, threshold=bad)

@@ -125,8 +125,9 @@ def pulse_response(rnn_forward, gain, num_steps, num_hiddens, *, amplitude=1.0, 
 class HiddenStateExplorer:
     """Gain, sequence length and hidden size -> the response of the learner's RNN to a single pulse.
 
-    Build it with the notebook's ``rnn_forward``; display ``.widget``. ``redraw(gain=..., num_steps=...,
-    num_hiddens=...)`` draws one frame without a browser and returns the hidden states (1, T, H). The
+    Build it with the notebook's ``rnn_forward``; display ``.widget``. ``compute(gain, num_steps,
+    num_hiddens)`` returns the hidden states (1, T, H) without drawing; ``redraw(gain=..., num_steps=...,
+    num_hiddens=...)`` draws one frame without a browser and returns the same states. The
     left panel shows a few units over time, the right one ||h_t|| on a log scale beside the bound
     gain**(t - 1) * ||h_1|| (time steps counted from 1, h_t = h[:, t - 1]).
     """
@@ -189,12 +190,16 @@ class HiddenStateExplorer:
     def _on_change(self, _change=None):
         self.redraw()
 
+    def compute(self, gain, num_steps, num_hiddens):
+        """The hidden states (1, T, H) of the pulse response, without drawing."""
+        return pulse_response(self.rnn_forward, float(gain), int(num_steps), int(num_hiddens), seed=self.seed)
+
     def redraw(self, gain=None, num_steps=None, num_hiddens=None):
         """Draw one frame (the controls' values for arguments left as None); returns h (1, T, H)."""
         gain = self.gain.value if gain is None else float(gain)
         num_steps = self.num_steps.value if num_steps is None else int(num_steps)
         num_hiddens = self.num_hiddens.value if num_hiddens is None else int(num_hiddens)
-        h = pulse_response(self.rnn_forward, gain, num_steps, num_hiddens, seed=self.seed)
+        h = self.compute(gain, num_steps, num_hiddens)
         t = np.arange(1, num_steps + 1)
         for j, line in enumerate(self._unit_lines):
             line.set_data(t, h[0, :, j] if j < num_hiddens else np.full(num_steps, np.nan))
@@ -253,6 +258,8 @@ class SpikeAlarmExplorer:
     """
 
     COLORS = ("tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange")
+    WINDOW_RANGE = (5, 150)  # steps; the window slider moves one step at a time
+    THRESHOLD_RANGE = (1.0, 1000.0)  # MADs; the threshold slider is logarithmic (10^0 to 10^3)
 
     def __init__(self, detect_spikes, losses, *, window=50, threshold=20.0, cap=1e10):
         if not callable(detect_spikes):
@@ -268,8 +275,19 @@ class SpikeAlarmExplorer:
             if loss.ndim != 1 or loss.size == 0:
                 raise ValueError(f"losses[{label!r}] must be a non-empty 1-d sequence, got shape {loss.shape}")
         self.cap = float(cap)
-        self.window = w.IntSlider(value=window, min=5, max=150, step=5, description="window")
-        self.threshold = w.FloatLogSlider(value=threshold, base=10, min=0, max=3, step=0.1, description="threshold")
+        # The sliders' ranges: a window below 5 holds too few losses for a median (notebook 04's
+        # detector waits for min_history=5), a threshold below 1 MAD fires on noise. A starting value
+        # outside them is refused rather than silently moved to the nearest end.
+        lo, hi = self.WINDOW_RANGE
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not lo <= window <= hi:
+            raise ValueError(f"window must be a whole number of steps from {lo} to {hi}, got {window!r}")
+        lo, hi = self.THRESHOLD_RANGE
+        if not (isinstance(threshold, (int, float, np.number)) and lo <= float(threshold) <= hi):
+            raise ValueError(f"threshold must be a number of MADs from {lo:g} to {hi:g}, got {threshold!r}")
+        self.window = w.IntSlider(value=int(window), min=self.WINDOW_RANGE[0], max=self.WINDOW_RANGE[1], step=1,
+                                  description="window")
+        self.threshold = w.FloatLogSlider(value=float(threshold), base=10, min=0, max=3, step=0.1,
+                                          description="threshold")
         self.image = w.Image(format="png")
         self.status = w.HTML()
 
