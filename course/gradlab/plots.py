@@ -286,8 +286,8 @@ class SpikeAlarmExplorer:
             raise ValueError(f"threshold must be a number of MADs from {lo:g} to {hi:g}, got {threshold!r}")
         self.window = w.IntSlider(value=int(window), min=self.WINDOW_RANGE[0], max=self.WINDOW_RANGE[1], step=1,
                                   description="window")
-        self.threshold = w.FloatLogSlider(value=float(threshold), base=10, min=0, max=3, step=0.1,
-                                          description="threshold")
+        self.threshold = w.FloatLogSlider(value=float(threshold), base=10, min=np.log10(lo), max=np.log10(hi),
+                                          step=0.1, description="threshold")
         self.image = w.Image(format="png")
         self.status = w.HTML()
 
