@@ -35,7 +35,8 @@ BUDGET_RATIO = 0.8
 # Rounds of the torch comparison: as many as fit in about ROUND_SECONDS (at least MIN_ROUNDS, at most
 # MAX_ROUNDS). At the largest size one round takes 0.4-0.7 s and torch's time alone moves by 10-15 %
 # from round to round (it allocates and frees its buffers every call); medians over 15 rounds then
-# read 0.73-0.82x for the same code within one process, over 40 rounds 0.74-0.78x.
+# read 0.73-0.82x for the same code within one process, over 40 rounds 0.74-0.78x. Between processes
+# the ratio moves more (0.72-0.83x at the largest float64 size): see bench/README.md.
 ROUND_SECONDS = 25.0
 MIN_ROUNDS, MAX_ROUNDS = 15, 101
 

@@ -154,6 +154,6 @@ def test_spike_alarm_explorer_reaches_every_window_and_refuses_values_off_its_sl
     for bad in (3, 151, 7.5, True, "50"):
         with pytest.raises(ValueError, match="window"):
             plots.SpikeAlarmExplorer(detect_spikes, losses, window=bad)
-    for bad in (0.5, 2000.0, "20"):
+    for bad in (0.5, 2000.0, "20", True):
         with pytest.raises(ValueError, match="threshold"):
             plots.SpikeAlarmExplorer(detect_spikes, losses, threshold=bad)

@@ -278,15 +278,15 @@ class SpikeAlarmExplorer:
         # The sliders' ranges: a window below 5 holds too few losses for a median (notebook 04's
         # detector waits for min_history=5), a threshold below 1 MAD fires on noise. A starting value
         # outside them is refused rather than silently moved to the nearest end.
-        lo, hi = self.WINDOW_RANGE
-        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not lo <= window <= hi:
-            raise ValueError(f"window must be a whole number of steps from {lo} to {hi}, got {window!r}")
-        lo, hi = self.THRESHOLD_RANGE
-        if not (isinstance(threshold, (int, float, np.number)) and lo <= float(threshold) <= hi):
-            raise ValueError(f"threshold must be a number of MADs from {lo:g} to {hi:g}, got {threshold!r}")
-        self.window = w.IntSlider(value=int(window), min=self.WINDOW_RANGE[0], max=self.WINDOW_RANGE[1], step=1,
-                                  description="window")
-        self.threshold = w.FloatLogSlider(value=float(threshold), base=10, min=np.log10(lo), max=np.log10(hi),
+        w_lo, w_hi = self.WINDOW_RANGE
+        t_lo, t_hi = self.THRESHOLD_RANGE
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not w_lo <= window <= w_hi:
+            raise ValueError(f"window must be a whole number of steps from {w_lo} to {w_hi}, got {window!r}")
+        if (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
+                or not t_lo <= float(threshold) <= t_hi):
+            raise ValueError(f"threshold must be a number of MADs from {t_lo:g} to {t_hi:g}, got {threshold!r}")
+        self.window = w.IntSlider(value=int(window), min=w_lo, max=w_hi, step=1, description="window")
+        self.threshold = w.FloatLogSlider(value=float(threshold), base=10, min=np.log10(t_lo), max=np.log10(t_hi),
                                           step=0.1, description="threshold")
         self.image = w.Image(format="png")
         self.status = w.HTML()
