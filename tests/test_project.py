@@ -22,9 +22,21 @@ def _pins_from_pyproject():
 
 
 def _split(requirement):
-    name, _, version = requirement.partition("==")
+    """(name, version) of ``name==version[; marker]``; a pin with a platform marker keeps its marker in
+    the name (``tensorflow; platform_machine != 'x86_64' ...``) so that both platform variants count."""
+    spec, _, marker = requirement.partition(";")
+    name, _, version = spec.partition("==")
     assert version, f"{requirement!r} is not pinned exactly (name==version)"
-    return name.strip().lower(), version.strip()
+    name = name.strip().lower()
+    return (f"{name}; {marker.strip()}" if marker.strip() else name), version.strip()
+
+
+def _applies(key):
+    """Whether a pin (as ``_split`` names it) applies to this machine."""
+    from packaging.markers import Marker
+
+    _, _, marker = key.partition(";")
+    return not marker.strip() or Marker(marker.strip()).evaluate()
 
 
 def _pins_from_environment_yml():
@@ -34,8 +46,9 @@ def _pins_from_environment_yml():
         line = line.strip()
         if m := re.fullmatch(r"- python=(\S+)", line):
             python = m.group(1)
-        elif m := re.fullmatch(r"- ([A-Za-z0-9_.\-]+)==(\S+)", line):
-            pins[m.group(1).lower()] = m.group(2)
+        elif m := re.fullmatch(r"""- "?([A-Za-z0-9_.\-]+==[^"]+)"?""", line):
+            name, version = _split(m.group(1))
+            pins[name] = version
     return python, pins
 
 
@@ -51,9 +64,10 @@ def test_layout_of_design_md(path):
 def test_every_dependency_is_pinned_exactly():
     """pyproject.toml pins every dependency with == and includes the course's core packages."""
     pins = _pins_from_pyproject()
-    for name in ["numpy", "torch", "tensorflow-cpu", "keras", "jupyterlab", "notebook", "nbgrader",
+    names = {key.partition(";")[0] for key in pins}
+    for name in ["numpy", "torch", "tensorflow-cpu", "tensorflow", "keras", "jupyterlab", "notebook", "nbgrader",
                  "ipywidgets", "matplotlib", "scikit-learn", "pytest", "playwright", "ruff"]:
-        assert name in pins, f"{name} is not pinned in pyproject.toml"
+        assert name in names, f"{name} is not pinned in pyproject.toml"
     assert pins["torch"] == "2.13.0", "torch must stay at 2.13.0 (the CPU wheel on this disk)"
 
 
@@ -68,7 +82,10 @@ def test_installed_versions_match_the_pins():
     """The virtual environment holds the pinned versions (a stale .venv is caught here)."""
     from importlib.metadata import version
 
-    for name, pinned in _pins_from_pyproject().items():
+    for key, pinned in _pins_from_pyproject().items():
+        if not _applies(key):
+            continue
+        name = key.partition(";")[0]
         installed = version(name).split("+")[0]
         assert installed == pinned, f"{name}: installed {installed}, pinned {pinned}; run `make setup`"
 
