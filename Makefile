@@ -28,9 +28,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/jupyter labextension list 2>&1 | grep -q jupyterlab-manager
 	touch $(STAMP)
 
-## lab: set up and open JupyterLab on course/ (nbgrader and ipywidgets extensions enabled)
+## lab: set up and open JupyterLab on course/: the learner's view (Validate and widgets; no instructor tools)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=course --ServerApp.port=$(PORT) $(ALLOW_ROOT)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/autograder/learner:$(CURDIR)/autograder $(BIN)/jupyter lab --notebook-dir=course --ServerApp.port=$(PORT) $(ALLOW_ROOT)
 
 ## instructor: JupyterLab on the repository root, where nbgrader's formgrader can open solutions/
 instructor: $(STAMP)

@@ -15,9 +15,14 @@ c.CourseDirectory.course_id = "taming-gradients"
 c.CourseDirectory.root = os.environ.get("TG_COURSE_ROOT", ROOT)
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = os.environ.get("TG_RELEASE_DIR", "course")
-c.CourseDirectory.db_url = "sqlite:///" + os.environ.get(
-    "TG_GRADEBOOK", os.path.join(ROOT, ".nbgrader", "gradebook.db")
-)
+GRADEBOOK = os.environ.get("TG_GRADEBOOK", os.path.join(ROOT, ".nbgrader", "gradebook.db"))
+c.CourseDirectory.db_url = "sqlite:///" + GRADEBOOK
+# SQLite cannot create the gradebook in a folder that does not exist (a fresh clone has no .nbgrader/:
+# the formgrader would stay on "Loading"); a read-only install leaves it to whoever can write there.
+try:
+    os.makedirs(os.path.dirname(GRADEBOOK), exist_ok=True)
+except OSError:
+    pass
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".nbgrader"]
 c.CourseDirectory.include = ["*.ipynb"]
 c.GenerateAssignment.create_assignment = True

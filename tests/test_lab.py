@@ -11,7 +11,15 @@ import re
 import subprocess
 
 import pytest
-from browser.lab import COURSE, REQUIRED_LAB_EXTENSIONS, REQUIRED_SERVER_EXTENSIONS, VENV_BIN, start_make_lab
+from browser.lab import (
+    COURSE,
+    INSTRUCTOR_LAB_PLUGINS,
+    INSTRUCTOR_SERVER_EXTENSIONS,
+    REQUIRED_LAB_EXTENSIONS,
+    REQUIRED_SERVER_EXTENSIONS,
+    VENV_BIN,
+    start_make_lab,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,12 +55,14 @@ def test_lab_page_serves_course(lab):
 
 @pytest.mark.parametrize("extension", REQUIRED_LAB_EXTENSIONS)
 def test_lab_extension_loaded(lab, extension):
-    """The lab page loads the extension (page config) and /lab/api/extensions lists it enabled, ok."""
+    """The lab page loads the extension (page config) and /lab/api/extensions lists it enabled, ok; of its
+    plugins only the instructor's are disabled."""
     config = lab.page_config()
     federated = {e["name"] for e in config.get("federated_extensions", [])}
     assert extension in federated, f"{extension} is not in the lab's page config: {sorted(federated)}"
     disabled = config.get("disabledExtensions", [])
-    assert not any(d == extension or d.startswith(extension + ":") for d in disabled)
+    assert not any(d == extension or (d.startswith(extension + ":") and d not in INSTRUCTOR_LAB_PLUGINS)
+                   for d in disabled), disabled
     listed = {e["name"]: e for e in lab.get_json("lab/api/extensions")}
     assert extension in listed, f"{extension} missing from /lab/api/extensions: {sorted(listed)}"
     assert listed[extension]["enabled"] and listed[extension]["status"] == "ok", listed[extension]
@@ -78,10 +88,41 @@ def test_nbgrader_server_extension_enabled(lab, server_extension_list, extension
 
 
 def test_nbgrader_endpoints_answer(lab):
-    """The validate extension's version check and the formgrader's pages answer in make lab's server."""
+    """The validate extension's version check answers in make lab's server (the Validate button's)."""
     import nbgrader
 
     version = lab.get_json(f"nbgrader_version?version={nbgrader.__version__}")
     assert version == {"success": True}, version
-    status, _ = lab.get("formgrader/manage_assignments")
-    assert status == 200
+
+
+@pytest.mark.parametrize("extension", INSTRUCTOR_SERVER_EXTENSIONS)
+def test_instructor_server_extensions_are_off_in_the_learners_lab(lab, extension):
+    """make lab does not load the formgrader, the assignment list or the course list: they need a course
+    root and an exchange that a learner's clone does not have (they would show "Error fetching courses")."""
+    # (`jupyter server extension list` reads only the user's and the environment's config dirs, not
+    # JUPYTER_CONFIG_PATH, so the server's own log is the witness.)
+    assert f"{extension} | extension was successfully loaded" not in lab.log_path.read_text()
+
+
+@pytest.mark.parametrize("path", ["formgrader/manage_assignments", "assignments", "formgrader/api/assignments"])
+def test_instructor_pages_do_not_exist_in_the_learners_lab(lab, path):
+    """The instructor's pages answer 404 in make lab's server."""
+    status, _ = lab.get(path)
+    assert status == 404, f"/{path} answered {status} in the learner's lab"
+
+
+def test_instructor_lab_plugins_are_disabled_in_the_learners_lab(lab):
+    """The page config disables nbgrader's instructor plugins (Formgrader, Create Assignment, Assignment List,
+    Course List and the Nbgrader menu that opens them); the Validate button's plugin stays on."""
+    disabled = lab.page_config().get("disabledExtensions", [])
+    for plugin in INSTRUCTOR_LAB_PLUGINS:
+        assert plugin in disabled, f"{plugin} is enabled in make lab: {disabled}"
+    assert "@jupyter/nbgrader:validate-assignment" not in disabled
+
+
+def test_lab_never_asks_about_jupyter_news(lab):
+    """The course's setting defaults answer JupyterLab's news question (no prompt) and check for nothing."""
+    settings = lab.get_json("lab/api/settings/@jupyterlab/apputils-extension:notification")
+    defaults = {k: v.get("default") for k, v in settings["schema"]["properties"].items()}
+    assert defaults["fetchNews"] == "false", defaults  # "none" (undecided) is what makes Lab ask
+    assert defaults["checkForUpdates"] is False, defaults

@@ -1,8 +1,8 @@
 """pytest fixtures for the lab and browser tests; a test module imports the ones it uses.
 
 * ``learner_lab``: ``jupyter lab`` on a private copy of ``course/`` (the learner's view, as ``make lab``);
-* ``instructor_lab``: ``jupyter lab`` on a private course root (``solutions/`` + ``course/``, its own
-  gradebook), so nbgrader's formgrader finds the course (its root must lie inside the notebook dir);
+* ``instructor_lab``: the README's ``make instructor``, run in a fresh checkout of the working tree (no
+  ``.nbgrader/`` folder, no gradebook: the course's config must make what the formgrader needs);
 * ``chromium``: one headless Chromium per module; ``page_for``: a page on a server, recorded so that a
   failure leaves a screenshot and the console log in ``test-artifacts/browser/``.
 """
@@ -13,7 +13,7 @@ import contextlib
 
 import pytest
 
-from .lab import LabServer, start_lab
+from .lab import LabServer, fresh_checkout, start_lab, start_make_lab
 from .notebooks import copy_course_tree
 from .ui import PageRecorder, launch_chromium, require_browser
 
@@ -30,16 +30,11 @@ def learner_lab(tmp_path_factory) -> LabServer:
 
 @pytest.fixture(scope="module")
 def instructor_lab(tmp_path_factory) -> LabServer:
-    """A lab whose notebook dir is a temporary course root, with nbgrader pointed at it."""
+    """``make instructor`` in a fresh checkout: its notebook dir is the checkout's root."""
     require_browser()
-    root = copy_course_tree(tmp_path_factory.mktemp("instructor"), with_solutions=True)
-    (root / ".nbgrader").mkdir()
-    server = start_lab(
-        root,
-        root.parent / f"{root.name}-home",
-        name="instructor",
-        env_overrides={"TG_COURSE_ROOT": root, "TG_GRADEBOOK": root / ".nbgrader" / "gradebook.db"},
-    )
+    root = fresh_checkout(tmp_path_factory.mktemp("instructor"))
+    assert not (root / ".nbgrader").exists()
+    server = start_make_lab(tmp_path_factory.mktemp("instructor-home"), target="instructor", root=root)
     yield server
     server.stop()
 

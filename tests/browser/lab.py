@@ -1,7 +1,8 @@
 """Start ``jupyter lab`` the way ``make lab`` does, headless, on a free loopback port with a token.
 
-The server runs from the project's virtual environment with ``JUPYTER_CONFIG_PATH=<repo>/autograder``
-(so nbgrader reads the course's ``nbgrader_config.py``); everything it writes for itself (runtime files,
+The server runs from the project's virtual environment with the course's config path: a learner's lab
+``JUPYTER_CONFIG_PATH=<repo>/autograder/learner:<repo>/autograder`` (nbgrader's instructor tools off), an
+instructor's ``<repo>/autograder`` (so nbgrader reads the course's ``nbgrader_config.py``); everything it writes for itself (runtime files,
 workspaces, user config and data, IPython profile) goes to a temporary directory, so a test never reads
 the developer's own Jupyter settings and never writes outside that directory and the notebook dir.
 """
@@ -23,6 +24,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = ROOT / "autograder"
+LEARNER_CONFIG_PATH = os.pathsep.join([str(CONFIG_DIR / "learner"), str(CONFIG_DIR)])
+INSTRUCTOR_CONFIG_PATH = str(CONFIG_DIR)
 COURSE = ROOT / "course"
 SOLUTIONS = ROOT / "solutions"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -30,14 +33,23 @@ VENV_BIN = Path(sys.executable).parent
 
 #: Lab extensions the course needs in the browser: nbgrader's Validate button and ipywidgets.
 REQUIRED_LAB_EXTENSIONS = ("@jupyter/nbgrader", "@jupyter-widgets/jupyterlab-manager")
-#: nbgrader's server extensions (formgrader for the instructor, validate for the learner's button).
-REQUIRED_SERVER_EXTENSIONS = (
+#: nbgrader's server extensions in the learner's lab: the Validate button's. The instructor's lab has
+#: these and INSTRUCTOR_SERVER_EXTENSIONS, which ``make lab`` turns off (they fail without a course or an
+#: exchange: "Error fetching courses").
+REQUIRED_SERVER_EXTENSIONS = ("nbgrader.server_extensions.validate_assignment",)
+INSTRUCTOR_SERVER_EXTENSIONS = (
     "nbgrader.server_extensions.formgrader",
-    "nbgrader.server_extensions.validate_assignment",
+    "nbgrader.server_extensions.assignment_list",
+    "nbgrader.server_extensions.course_list",
 )
-#: JupyterLab user settings (written to the private config dir): do not ask whether to fetch news,
-#: a toast that would cover part of the notebook.
-OFFLINE_LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+#: nbgrader's lab plugins that only an instructor's lab shows.
+INSTRUCTOR_LAB_PLUGINS = (
+    "@jupyter/nbgrader:formgrader",
+    "@jupyter/nbgrader:create-assignment",
+    "@jupyter/nbgrader:assignment-list",
+    "@jupyter/nbgrader:course-list",
+    "@jupyter/nbgrader:menu",
+)
 
 
 def free_port() -> int:
@@ -47,12 +59,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def jupyter_env(home: Path, **overrides) -> dict[str, str]:
+def jupyter_env(home: Path, *, config_path: str = LEARNER_CONFIG_PATH, **overrides) -> dict[str, str]:
     """Environment for a Jupyter process: the course's config, the venv first, private user dirs."""
     env = dict(os.environ)
     # A backend forced for headless tests (Agg) would hide the notebooks' inline plots.
     env.pop("MPLBACKEND", None)
-    env["JUPYTER_CONFIG_PATH"] = str(CONFIG_DIR)
+    env["JUPYTER_CONFIG_PATH"] = config_path
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["JUPYTER_CONFIG_DIR"] = str(home / "config")
     env["JUPYTER_DATA_DIR"] = str(home / "data")
@@ -130,14 +142,9 @@ class LabServer:
 
 
 def _prepare_home(home: Path) -> None:
-    """Private Jupyter dirs for a test server. (The course's own config, autograder/jupyter_server_config.json,
-    already keeps the lab offline: no news feed, no update check, a read-only extension manager.)"""
+    """Private, empty Jupyter dirs for a test server: it sees only the course's own settings
+    (autograder/jupyter_server_config.py: no news feed or its prompt, no update check)."""
     (home / "config").mkdir(parents=True, exist_ok=True)
-    for plugin, settings in OFFLINE_LAB_SETTINGS.items():
-        package, _, plugin_name = plugin.partition(":")
-        path = home / "config" / "lab" / "user-settings" / package / f"{plugin_name}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(settings))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
 
@@ -167,6 +174,7 @@ def start_lab(
     name: str = "lab",
     extra_args: tuple[str, ...] = (),
     env_overrides: dict | None = None,
+    config_path: str = LEARNER_CONFIG_PATH,
     timeout: float = 180.0,
 ) -> LabServer:
     """Start ``jupyter lab`` on ``notebook_dir`` and wait until ``/api/status`` answers.
@@ -177,7 +185,7 @@ def start_lab(
     """
     _prepare_home(home)
     log_path = ARTIFACTS / f"{name}-server.log"
-    env = jupyter_env(home, **(env_overrides or {}))
+    env = jupyter_env(home, config_path=config_path, **(env_overrides or {}))
     last_error = ""
     for _attempt in range(3):
         port, token = free_port(), secrets.token_hex(24)
@@ -200,25 +208,45 @@ def start_lab(
     raise RuntimeError(f"jupyter lab did not start (log {log_path}):\n{last_error}")
 
 
-def start_make_lab(home: Path, *, timeout: float = 180.0) -> LabServer:
-    """Run the README's ``make lab`` itself (on a free port, token from ``JUPYTER_TOKEN``, no browser).
+def start_make_lab(home: Path, *, target: str = "lab", root: Path = ROOT, timeout: float = 180.0) -> LabServer:
+    """Run the README's ``make lab`` (or ``make instructor``) itself in ``root`` (on a free port, token from
+    ``JUPYTER_TOKEN``, no browser).
 
-    The Makefile's own command line is what starts the server, so the test sees what a learner gets;
-    the virtual environment's stamp is taken as up to date (``make test`` has just made it).
+    The Makefile's own command line is what starts the server, so the test sees what a learner or an
+    instructor gets; the virtual environment's stamp is taken as up to date (``make test`` has just made it).
     """
     _prepare_home(home)
-    log_path = ARTIFACTS / "make-lab-server.log"
+    log_path = ARTIFACTS / f"make-{target}-server.log"
+    notebook_dir = root / "course" if target == "lab" else root
     last_error = ""
     for _attempt in range(3):
         port, token = free_port(), secrets.token_hex(24)
         env = jupyter_env(home, JUPYTER_TOKEN=token, BROWSER="true")  # BROWSER: a no-op for webbrowser
         env.pop("JUPYTER_CONFIG_PATH", None)  # the Makefile must set it itself
-        cmd = ["make", "--no-print-directory", "-o", ".venv/.installed-stamp", "lab", f"PORT={port}"]
-        server, last_error = _launch(cmd, cwd=ROOT, env=env, log_path=log_path, notebook_dir=COURSE,
+        cmd = ["make", "--no-print-directory", "-o", ".venv/.installed-stamp", target, f"PORT={port}"]
+        server, last_error = _launch(cmd, cwd=root, env=env, log_path=log_path, notebook_dir=notebook_dir,
                                      port=port, token=token, timeout=timeout)
         if server is not None:
-            server.env = jupyter_env(home)  # for tools run beside it (`jupyter server extension list`)
+            # for tools run beside it (`jupyter server extension list`): the same config path as the server's
+            server.env = jupyter_env(home, config_path=LEARNER_CONFIG_PATH if target == "lab" else
+                                     os.pathsep.join([str(root / "autograder")]))
             return server
         if "address already in use" not in last_error.lower():
             break
-    raise RuntimeError(f"make lab did not start (log {log_path}):\n{last_error}")
+    raise RuntimeError(f"make {target} did not start (log {log_path}):\n{last_error}")
+
+
+def fresh_checkout(dest: Path) -> Path:
+    """What a fresh clone of the working tree holds: every file git tracks, as it is now (uncommitted edits
+    included), nothing ignored or untracked (no ``.nbgrader/``, no gradebook), and the project's ``.venv``
+    linked in (a clone would build its own with ``make setup``). Returns ``dest``."""
+    import shutil
+
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for rel in filter(None, files.decode().split("\0")):
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    return dest
