@@ -1,0 +1,231 @@
+"""The batch: every learner x assignment of a class, one ``grade-one`` subprocess per job.
+
+``grade_all`` finds the learners (``staging.discover``), decides which jobs need grading, runs them
+``workers`` at a time, and rebuilds ``OUT/grades.csv`` and the feedback from the result files.
+
+* **Which jobs run.** A job is graded unless its result exists, ran to its end (``final``), and
+  records the same hash of the submitted files and of the source notebook as now: so a re-run
+  grades the jobs an interrupted run had not finished, regrades a submission that changed (or whose
+  solutions/ notebook changed), fills a ``missing`` row once the submission appears, and regrades
+  nothing else. ``regrade=True`` forces every job in scope (or those named by ``only``:
+  ``LEARNER`` or ``LEARNER/ASSIGNMENT``); ``assignments`` limits the run, and grades.csv, to some
+  assignments. A job whose submission is missing or refused (a link, a bad archive, an unsafe
+  learner name) is recorded here without a subprocess.
+* **One process per job.** Each job runs in its own ``python -m autograder grade-one`` process (its
+  own session and process group, ``RLIMIT_AS`` of ``worker_memory``, a parent-death signal of
+  SIGKILL set as it starts), under a thread pool of ``workers`` threads. A worker that dies (out of
+  memory, killed) costs only its own job: that job's row says ``grader error (worker died: signal
+  N)`` (or ``exit code N``) and its result is not ``final``, so the next run grades it again. When
+  the batch is interrupted its workers are killed and write nothing; when the grader is killed
+  with SIGKILL, its workers (and their sandboxes) die with it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+
+from . import feedback
+from .export import write_csv
+from .job import CSV_FIELDS, failed_result, load_result, record, result_path
+from .paths import ROOT, SOLUTIONS, assignments, notebook_path
+from .sandbox import ONE_THREAD_ENV, Limits, sweep_scratch
+from .staging import discover, source_digest, stage
+
+WORKER_MEMORY = 8 << 30  # RLIMIT_AS of a grader worker (its test cells import NumPy, torch, TensorFlow)
+PR_SET_PDEATHSIG = 1
+
+
+def _log(progress, text):
+    if progress:
+        print(text, flush=True)
+
+
+def _wanted(only, learner, assignment):
+    """Whether a ``--only`` list (None: everything) names this job."""
+    return only is None or any(o in (learner, f"{learner}/{assignment}") for o in only)
+
+
+def worker_env():
+    """The environment of a grader worker: its own computations run on one thread, like its
+    sandboxes, so that one worker per core uses one core and workers scale with cores."""
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    env.setdefault("MPLBACKEND", "Agg")
+    env.setdefault("PYTHONWARNINGS", "ignore")
+    env.update(ONE_THREAD_ENV)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def worker_setup(parent_pid=None, memory_bytes=None):
+    """Called first thing in a ``grade-one`` process: die with the grader, cap memory, one thread."""
+    import resource
+
+    if parent_pid is not None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the grader died before the death signal was armed
+            os._exit(3)
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when to stop
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1)  # BLAS libraries already loaded (NumPy's OpenBLAS)
+
+
+def died_status(returncode):
+    if returncode < 0:
+        return f"grader error (worker died: signal {-returncode})"
+    return f"grader error (worker died: exit code {returncode})"
+
+
+class _Runner:
+    """Starts one worker per job and kills every live one on request."""
+
+    def __init__(self, submissions, out, source, limits, mode, worker_memory):
+        self.base = [sys.executable, "-m", "autograder", "grade-one", str(submissions)]
+        self.tail = ["--out", str(out), "--source", str(source), "--limits", json.dumps(asdict(limits)),
+                     "--worker-memory", str(worker_memory), "--parent-pid", str(os.getpid()), "--quiet"]
+        if mode:
+            self.tail += ["--mode", mode]
+        self.env = worker_env()
+        self.lock = threading.Lock()
+        self.procs = set()
+        self.stopping = False
+
+    def run(self, learner, assignment):
+        """Run one job to its end; returns (returncode, stderr tail), or None when stopped."""
+        with self.lock:
+            if self.stopping:
+                return None
+            proc = subprocess.Popen(self.base + [learner, assignment] + self.tail, cwd=ROOT, env=self.env,
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.PIPE, start_new_session=True)
+            self.procs.add(proc)
+        try:
+            _, err = proc.communicate()
+        finally:
+            with self.lock:
+                self.procs.discard(proc)
+        if self.stopping:
+            return None
+        return proc.returncode, err.decode("utf-8", "replace")[-2000:]
+
+    def stop(self):
+        with self.lock:
+            self.stopping = True
+            for proc in self.procs:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, mode=None, progress=True,
+              regrade=False, only=None, assignments_only=None, worker_memory=None):
+    """Grade every learner x assignment; returns the rows of grades.csv (see the module docstring)."""
+    out = Path(out).resolve()
+    source = Path(source).resolve()
+    submissions = Path(submissions).resolve()
+    if out == submissions or submissions in out.parents or out in submissions.parents:
+        raise SystemExit("error: --out must not be inside the submissions folder (nor contain it)")
+    ids = assignments(source)
+    if not ids:
+        raise SystemExit(f"error: no assignments (NN_topic folders) in {source}")
+    if assignments_only:
+        unknown = sorted(set(assignments_only) - set(ids))
+        if unknown:
+            raise SystemExit(f"error: no assignment {', '.join(unknown)} in {source} (there are: {', '.join(ids)})")
+        ids = [a for a in ids if a in set(assignments_only)]
+    limits = limits or Limits()
+    worker_memory = int(worker_memory or WORKER_MEMORY)
+    if worker_memory < limits.memory_bytes:
+        raise SystemExit("error: the worker memory limit must be at least the sandbox's memory limit")
+    found = discover(submissions)
+    learners = found.learners
+    if only is not None:
+        unknown = sorted({o.split("/", 1)[0] for o in only} - set(learners))
+        if unknown:
+            raise SystemExit(f"error: --only names no learner of {submissions}: {', '.join(unknown)}")
+    for name, why in found.ignored:
+        _log(progress, f"ignored {ascii(name)[1:-1]}: {why}")
+    jobs = [(learner, a) for learner in learners for a in ids]
+    source_hashes = {a: source_digest(notebook_path(a, source)) for a in ids}
+    out.mkdir(parents=True, exist_ok=True)
+    swept = sweep_scratch()
+    if swept:
+        _log(progress, f"removed {len(swept)} scratch folder(s) left by a grader that was killed")
+
+    todo, recorded, fresh = [], [], 0
+    for learner, a in jobs:
+        staged = stage(learners[learner], a)
+        old = load_result(result_path(out, learner, a))
+        current = (old is not None and old.get("final") is True and old.get("submission_hash") == staged.digest
+                   and old.get("source_hash") == source_hashes[a])
+        if current and not (regrade and _wanted(only, learner, a)):
+            fresh += 1
+        elif staged.status is not None:
+            result = failed_result(notebook_path(a, source), staged.status)
+            recorded.append(record(out, learner, a, result, submission_hash=staged.digest,
+                                   source_hash=source_hashes[a]))
+        else:
+            todo.append((learner, a))
+    workers = max(1, int(workers or os.cpu_count() or 1))
+    _log(progress, f"grading {len(learners)} learner(s) x {len(ids)} assignment(s): {len(jobs)} job(s), "
+                   f"{fresh} already graded, {len(recorded)} recorded without grading (missing or refused), "
+                   f"{len(todo)} to grade, {workers} worker(s)")
+    done = fresh
+    for row in recorded:
+        done += 1
+        _log(progress, f"[{done}/{len(jobs)}] {row['learner']} {row['assignment']}: {row['status']}")
+    if todo:
+        if mode is None:
+            from .sandbox import detect_mode
+
+            mode = detect_mode()  # probed once here rather than in every worker
+        runner = _Runner(submissions, out, source, limits, mode, worker_memory)
+        pool = ThreadPoolExecutor(min(workers, len(todo)), thread_name_prefix="tg-worker")
+        try:
+            futures = {pool.submit(runner.run, learner, a): (learner, a) for learner, a in todo}
+            for fut in as_completed(futures):
+                learner, a = futures[fut]
+                outcome = fut.result()
+                if outcome is None:
+                    continue
+                returncode, err = outcome
+                result = load_result(result_path(out, learner, a)) if returncode == 0 else None
+                if result is None or result.get("final") is not True:
+                    status = died_status(returncode) if returncode != 0 else "grader error (worker wrote no result)"
+                    result = failed_result(notebook_path(a, source), status)
+                    result["worker_stderr_tail"] = err
+                    record(out, learner, a, result, submission_hash="unfinished", source_hash=source_hashes[a],
+                           final=False)
+                done += 1
+                _log(progress, f"[{done}/{len(jobs)}] {learner} {a}: {result['score']:g}/{result['max_score']:g} "
+                               f"{result['status']} ({result.get('elapsed_s', 0):.1f} s)")
+        except BaseException:
+            runner.stop()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    rows = []
+    for learner, a in jobs:
+        result = load_result(result_path(out, learner, a))
+        if result is None:  # cannot happen unless the file was removed meanwhile
+            result = failed_result(notebook_path(a, source), "grader error (result lost)")
+            result.update(learner=learner, assignment=a)
+        feedback.write(result, out)
+        rows.append({k: result[k] for k in CSV_FIELDS})
+    csv_path = write_csv(out, rows)
+    _log(progress, f"wrote {csv_path} and {out / 'feedback'}")
+    return rows
