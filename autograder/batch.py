@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -93,7 +94,14 @@ class _Runner:
     """Starts one worker per job and kills every live one on request."""
 
     def __init__(self, submissions, out, source, limits, mode, worker_memory):
-        self.base = [sys.executable, "-m", "autograder", "grade-one", str(submissions)]
+        # setpriv and prlimit (util-linux, which the sandbox needs too) arm the death signal and the
+        # memory limit before Python starts; the worker sets both again itself (worker_setup).
+        wrap = []
+        if shutil.which("setpriv"):
+            wrap += ["setpriv", "--pdeathsig", "KILL", "--"]
+        if shutil.which("prlimit"):
+            wrap += ["prlimit", f"--as={worker_memory}", "--"]
+        self.base = [*wrap, sys.executable, "-m", "autograder", "grade-one", str(submissions)]
         self.tail = ["--out", str(out), "--source", str(source), "--limits", json.dumps(asdict(limits)),
                      "--worker-memory", str(worker_memory), "--parent-pid", str(os.getpid()), "--quiet"]
         if mode:

@@ -177,23 +177,4 @@ def test_real_course_solution_full_marks_release_zero(tmp_path, assignment):
         assert rows["blank"]["score"] == 0, rows["blank"]
 
 
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("crashes", [1, 2])
-def test_a_crashed_worker_is_retried_once_then_recorded(tmp_path, crashes):
-    """A grader worker that dies is retried once; a second death becomes 'grader error (worker process crashed)'."""
-    from crashing_limits import CrashOnUnpickle
-
-    subs, out, marker = tmp_path / "submitted", tmp_path / "out", tmp_path / "crashes.txt"
-    write_submission(subs, "crashy", solution_nb())
-    limits = CrashOnUnpickle(marker, crashes, LIMITS)
-    rows = grade_all(subs, out, source=SOURCE, workers=1, limits=limits, progress=False)
-    assert len(marker.read_text().splitlines()) == crashes, "the worker should have died that many times"
-    assert [r["learner"] for r in rows] == ["crashy"]
-    result = json.loads(result_path(out, "crashy", ASSIGNMENT).read_text())
-    if crashes == 1:
-        assert rows[0]["status"] == "graded" and rows[0]["score"] == MAX_SCORE, rows
-    else:
-        assert rows[0]["status"] == "grader error (worker process crashed)" and rows[0]["score"] == 0, rows
-        assert result["max_score"] == MAX_SCORE and not any(t["passed"] for t in result["tests"])
-    assert (out / "feedback" / "crashy" / ASSIGNMENT / f"{ASSIGNMENT}.html").is_file()
-    assert "crashy" in (out / "grades.csv").read_text()
+# A grader worker's death (and SIGKILL of the grader): tests/test_grader_crash.py
