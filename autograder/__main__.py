@@ -33,7 +33,8 @@ def main(argv=None):
     if args.command in ("grade", "grade-one"):
         if rest:
             parser.error(f"unrecognized arguments: {' '.join(rest)}")
-        from .grade import main as grade_main, main_one
+        from .grade import main as grade_main
+        from .grade import main_one
 
         return grade_main(args) if args.command == "grade" else main_one(args)
     parser.error(f"unknown command {args.command}")

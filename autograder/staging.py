@@ -325,6 +325,14 @@ def _stage_zip(path, learner, assignment, sink):
     return found
 
 
+def _file_chunks(src):
+    while True:
+        chunk = src.read(CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
 def _stage_tar(path, learner, assignment, sink):
     try:
         tf = tarfile.open(path, mode="r:*")
@@ -361,7 +369,7 @@ def _stage_tar(path, learner, assignment, sink):
                 continue
             src = tf.extractfile(member)
             try:
-                sink.add(rel, iter(lambda: src.read(CHUNK), b""), ZipProblem)
+                sink.add(rel, _file_chunks(src), ZipProblem)
             except (tarfile.TarError, OSError, EOFError) as exc:
                 raise ZipProblem(f"unreadable member {member.name!r} ({type(exc).__name__})") from None
     return found

@@ -36,6 +36,10 @@ def _wait_for(condition, seconds, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _results(out):
+    return {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
+
+
 def test_died_status_names_the_signal_or_exit_code():
     """A worker's death is reported with its signal or its exit code."""
     assert died_status(-9) == "grader error (worker died: signal 9)"
@@ -101,7 +105,7 @@ def test_sigkill_of_the_grader_leaves_no_process_and_no_later_result(tmp_path):
             return len(mine) == 2 and any(p not in mine for p in below) and below
         _wait_for(sandboxes_running, 120, "two workers with their sandboxes")
         seen.update(worker_procs.descendants(proc.pid))
-        before = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")} if (out / "results").exists() else {}
+        before = _results(out)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     finally:
@@ -112,6 +116,6 @@ def test_sigkill_of_the_grader_leaves_no_process_and_no_later_result(tmp_path):
               f"the grader's processes to die: {[worker_procs.cmdline(p)[:4] for p in seen if worker_procs.alive(p)]}")
     assert worker_procs.workers(str(out)) == []
     time.sleep(3)  # a surviving worker would finish its job and write its result within this
-    after = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")} if (out / "results").exists() else {}
+    after = _results(out)
     assert after == before, "a result was written after the grader was killed"
     assert not (out / "grades.csv").exists()
