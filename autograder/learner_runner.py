@@ -9,12 +9,14 @@ pair, never over stdin/stdout, which the learner's code may write to.
    learner magics and input/AST transformers only ever touch this process), record each cell's
    error and go on. Before each cell a ``cell`` message tells the grader which one runs, so that a
    cell that hangs or kills the process can be skipped on a restart.
-2. Flush and point stdout/stderr at /dev/null, then send ``ready`` with the per-cell results. The
-   grader stops recording output at that moment: shipped test functions (hidden-test source) only
+2. Flush and point stdout at /dev/null and stderr at a memory file, then send ``ready`` with the
+   per-cell results. The grader stops recording output at that moment: shipped test functions (hidden-test source) only
    arrive afterwards, so nothing the learner's code prints later can reach the feedback.
 3. Serve requests until ``bye`` or end of file: ``describe`` names, ``call`` a learner object,
    ``getattr``/``getitem``/``len``/``iter``/``repr`` on one, and ``run`` a shipped test function.
    Values travel through ``wire`` (JSON, no pickle); objects that do not travel stay here as handles.
+   A reply during which the learner's code wrote to stderr carries the start of it (``stderr``):
+   nbgrader scores such a test 0, and so does the grader.
 
 Nothing in this process is trusted: the grader checks every value it sends back.
 """
@@ -35,12 +37,14 @@ else:  # run as a plain file in the sandbox, next to a copy of wire.py
 
 MAX_MESSAGE = 2000  # characters of an exception message sent back
 MAX_ITEMS = 100_000  # items of an ``iter`` request
+MAX_TYPE_NAME = 100  # characters of an exception's type name
+MAX_STDERR = 300  # characters of what a request wrote to stderr, sent back with its reply
 
 _compile, _exec, _str, _type = compile, exec, str, type  # before any learner code runs
 
 
 def _error(exc):
-    name = _type(exc).__name__
+    name = _str(_type(exc).__name__)[:MAX_TYPE_NAME]
     try:
         message = _str(exc)
     except BaseException:  # a learner exception whose __str__ raises
@@ -52,8 +56,9 @@ def _error(exc):
 class Server:
     """Learner objects by handle, and the request handlers."""
 
-    def __init__(self, namespace, req_fd, resp_fd):
+    def __init__(self, namespace, req_fd, resp_fd, stderr_fd=None):
         self.ns = namespace
+        self.stderr_fd = stderr_fd  # fd 2 after setup: a memory file read (and emptied) after each request
         self.req_fd, self.resp_fd = req_fd, resp_fd
         self.objects = {}
         self.ids = {}
@@ -160,6 +165,30 @@ class Server:
             return {"value": repr(target)[:MAX_MESSAGE]}
         raise ValueError(f"unknown request {op!r}")
 
+    def take_stderr(self):
+        """What the learner's code wrote to stderr during the last request (its start), then emptied.
+
+        nbgrader scores a test cell that writes to stderr 0 (a warning, plain tqdm, a library's log),
+        so the grader must know; only the first MAX_STDERR characters travel.
+        """
+        if self.stderr_fd is None:
+            return ""
+        for stream in (sys.stderr, sys.__stderr__):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        try:
+            size = os.fstat(self.stderr_fd).st_size
+            if not size:
+                return ""
+            head = os.pread(self.stderr_fd, MAX_STDERR * 4, 0)
+            os.ftruncate(self.stderr_fd, 0)
+            os.lseek(self.stderr_fd, 0, os.SEEK_SET)
+        except OSError:
+            return ""
+        return head.decode("utf-8", "replace")[:MAX_STDERR] or " "
+
     def serve(self):
         while True:
             try:
@@ -172,6 +201,9 @@ class Server:
                 reply = {"ok": True, **self.dispatch(req)}
             except BaseException as exc:  # noqa: BLE001 - learner code may raise anything, SystemExit too
                 reply = {"ok": False, "error": _error(exc)}
+            written = self.take_stderr()
+            if written:
+                reply["stderr"] = written
             try:
                 wire.send(self.resp_fd, reply)
             except wire.PeerClosed:
@@ -232,9 +264,14 @@ def main(argv):
         pass
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
+    try:  # stderr goes on being written, to a memory file, so that a test knows its calls wrote there
+        os.dup2(os.memfd_create("stderr", os.MFD_CLOEXEC), 2)
+        stderr_fd = 2
+    except (AttributeError, OSError):
+        os.dup2(devnull, 2)
+        stderr_fd = None
     wire.send(resp_fd, {"op": "ready", "cells": results})
-    return Server(shell.user_ns, req_fd, resp_fd).serve()
+    return Server(shell.user_ns, req_fd, resp_fd, stderr_fd).serve()
 
 
 if __name__ == "__main__":

@@ -517,12 +517,12 @@ class Sandbox:
     def send(self, message, deadline=None):
         wire.send(self.req_w, message, deadline)
 
-    def _take_frame(self):
+    def _take_frame(self, limit=None):
         if len(self._buf) < 4:
             return None
         (size,) = struct.unpack(">I", self._buf[:4])
-        if size > wire.MAX_FRAME:
-            raise wire.WireError(f"message of {size} bytes announced")
+        if size > min(limit or wire.MAX_FRAME, wire.MAX_FRAME):
+            raise wire.WireError(f"message of {size} bytes announced, limit {limit or wire.MAX_FRAME}")
         if len(self._buf) < 4 + size:
             return None
         body = bytes(self._buf[4:4 + size])
@@ -553,13 +553,15 @@ class Sandbox:
             self._keep(name, chunk)
         return True
 
-    def recv(self, deadline=None):
+    def recv(self, deadline=None, limit=None):
         """The next message from the learner process, draining its stdout/stderr meanwhile.
 
-        Raises ``wire.Timeout`` at ``deadline`` and ``wire.PeerClosed`` when the process is gone.
+        Raises ``wire.Timeout`` at ``deadline`` and ``wire.PeerClosed`` when the process is gone; a
+        frame that announces more than ``limit`` bytes (default ``wire.MAX_FRAME``) is a WireError,
+        raised before its body is read.
         """
         while True:
-            frame = self._take_frame()
+            frame = self._take_frame(limit)
             if frame is not None:
                 return frame
             if "resp" not in self._fds.values():

@@ -50,6 +50,11 @@ MAX_NOTEBOOK_BYTES = 50 << 20
 MAX_RESTARTS = 3
 MESSAGE_CHARS = 500
 STATUS_CHARS = 200
+MAX_NOTES = 50
+STDERR_CHARS = 200  # of what a test's calls wrote to stderr, quoted in its failure message
+STDERR_FAILS = ("your code wrote to stderr (a warning?) during this test: nbgrader scores that 0. "
+                "It wrote: {!r}")
+MAX_RESULT_BYTES = 1 << 20  # of one job's result JSON
 # An exception's type name comes from the learner's process (``type("<any text>", (Exception,), {})``):
 # only names that look like a (dotted) identifier are shown, and only after the redaction screen.
 TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]{0,60}")
@@ -332,8 +337,9 @@ class LearnerException(Exception):
 
 
 def _learner_exception(error):
-    name = str(error.get("type", "Exception"))[:100]
-    message = str(error.get("message", ""))[:2000]
+    name, message = error.get("type"), error.get("message")
+    name = name[:100] if type(name) is str else "Exception"
+    message = message[:2000] if type(message) is str else ""
     cls = getattr(builtins, name, None)
     if error.get("builtin") and isinstance(cls, type) and issubclass(cls, Exception):
         try:
@@ -453,6 +459,7 @@ class Session:
         self.limits = limits
         self.deadline = deadline
         self.dead = None  # the reason, once the learner process is gone
+        self.stderr = ""  # the start of what the learner's code wrote to stderr since the test began
 
     def _fallback(self, obj):
         if isinstance(obj, Remote):
@@ -502,13 +509,16 @@ class Session:
         deadline = min(self.deadline, now + self.limits.call_seconds)
         try:
             self.sandbox.send(message, deadline)
-            reply = self.sandbox.recv(deadline)
+            reply = self.sandbox.recv(deadline, limit=wire.reply_limit(op))
         except wire.Timeout:
             self._fail("timeout")
         except wire.PeerClosed:
             self._fail(self.sandbox.exit_reason())
         except wire.WireError as exc:
-            self._fail(f"protocol error ({exc})")
+            self._fail(_clip(f"protocol error ({exc})", STATUS_CHARS))
+        written = reply.get("stderr")
+        if type(written) is str and written and not self.stderr:
+            self.stderr = written[:STDERR_CHARS]
         if reply.get("ok") is not True:
             error = reply.get("error")
             raise _learner_exception(error if isinstance(error, dict) else {})
@@ -567,19 +577,22 @@ def start_learner(plan, files, limits, uid, deadline, mode=None):
         try:
             sandbox.send({"op": "setup", "cells": cells}, min(deadline, time.monotonic() + 30))
             while True:
-                msg = sandbox.recv(min(deadline, cell_deadline))
-                if msg.get("op") == "cell" and type(msg.get("index")) is int:
+                msg = sandbox.recv(min(deadline, cell_deadline), limit=wire.setup_limit(len(cells)))
+                if msg.get("op") == "cell" and type(msg.get("index")) is int and 0 <= msg["index"] < len(cells):
                     current = msg["index"]
                     cell_deadline = time.monotonic() + limits.cell_seconds
                 elif msg.get("op") == "ready":
                     output = sandbox.cut_output()
                     results = msg.get("cells") if isinstance(msg.get("cells"), list) else []
-                    return sandbox, results, output, incidents
+                    return sandbox, results[:len(cells)], output, incidents  # as many as the plan ran
         except wire.Timeout:
             reason = "timeout"
             sandbox.kill(reason)
-        except wire.WireError:
+        except wire.PeerClosed:
             reason = sandbox.exit_reason()
+        except wire.WireError as exc:
+            reason = _clip(f"protocol error ({exc})", STATUS_CHARS)
+            sandbox.kill(reason)
         output = sandbox.output()
         sandbox.close()
         incidents.append(reason)
@@ -653,11 +666,14 @@ def run_test(test, session, description, timeout):
     previous = grading._remote_runner
     grading._remote_runner = session.run_shipped
     sink = io.StringIO()
+    session.stderr = ""
     try:
         with (_alarm(timeout), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink),
               warnings.catch_warnings()):
             warnings.simplefilter("ignore")
             exec(code, ns)
+        if session.stderr:  # as nbgrader: a test cell with output on stderr scores 0
+            return False, None, STDERR_FAILS.format(session.stderr.strip())
         return True, None, None
     except SandboxGone as exc:
         return False, "SandboxGone", str(exc)
@@ -673,28 +689,61 @@ def run_test(test, session, description, timeout):
 def _result(plan, *, status, tests, cells=(), output=None, notes=(), protections=(), not_enforced=(),
             elapsed=0.0, cpu=0.0):
     score = sum(t["score"] for t in tests)
-    return {
+    return _fit({
         "score": round(score, 6),
         "max_score": round(plan.max_score, 6),
-        "status": _clip(redact(str(status), plan.secrets), STATUS_CHARS),
+        "status": redact(_clip(str(status), STATUS_CHARS), plan.secrets),
         "tests": tests,
         "cells": list(cells),
-        "notes": [_clip(redact(str(n), plan.secrets)) for n in list(plan.notes) + list(notes)],
+        "notes": [redact(_clip(str(n)), plan.secrets) for n in (list(plan.notes) + list(notes))[:MAX_NOTES]],
         "output": output or {"stdout": "", "stderr": ""},
         "protections": list(protections),
         "not_enforced": list(not_enforced),
         "elapsed_s": round(elapsed, 3),
         "sandbox_cpu_s": round(cpu, 3),
-    }
+    })
+
+
+def _size(data):
+    return len(json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
+
+
+def _fit(result, limit=None):
+    """``result`` cut down, if need be, until its JSON is at most ``limit`` bytes (MAX_RESULT_BYTES).
+
+    Every part is already bounded (tests and cells by the plan, each string clipped, output by the
+    sandbox); this is the last guard, shortening first the learner's output, then cell and test
+    messages, then dropping cell entries.
+    """
+    limit = limit or MAX_RESULT_BYTES
+    if _size(result) <= limit:
+        return result
+    result["notes"] = [*result["notes"], "This result was cut down to stay within the grader's size limit."]
+    for chars in (4000, 500, 0):
+        result["output"] = {k: _clip(v, chars) for k, v in result["output"].items()}
+        if _size(result) <= limit:
+            return result
+    for chars in (100, 0):
+        for entry in result["cells"] + result["tests"]:
+            if entry.get("message"):
+                entry["message"] = _clip(entry["message"], chars)
+        if _size(result) <= limit:
+            return result
+    while result["cells"] and _size(result) > limit:
+        result["cells"] = result["cells"][: len(result["cells"]) // 2]
+    return result
 
 
 def _failed_tests(plan, reason):
     return [{"grade_id": t.grade_id, "summary": t.summary, "points": t.points, "score": 0.0, "passed": False,
-             "error_type": None, "message": _clip(redact(reason, plan.secrets))} for t in plan.tests]
+             "error_type": None, "message": redact(_clip(reason), plan.secrets)} for t in plan.tests]
 
 
 def _clip(text, n=MESSAGE_CHARS):
-    text = text or ""
+    """``text`` (anything: it may come from the learner's process) as a string of at most ``n`` characters
+    and a marker; clipped before it is screened, so screening costs no more than the clipped text."""
+    if type(text) is not str:
+        text = "" if text is None else f"[{type(text).__name__}]"
     return text if len(text) <= n else text[:n] + " [...]"
 
 
@@ -779,7 +828,7 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
             tests.append({"grade_id": test.grade_id, "summary": test.summary, "points": test.points,
                           "score": test.points if passed else 0.0, "passed": passed,
                           "error_type": safe_type_name(etype, plan.secrets),
-                          "message": _clip(redact(message, plan.secrets))})
+                          "message": redact(_clip(message), plan.secrets)})
         if session.dead and status == "graded":
             status = session.dead
     finally:
@@ -795,8 +844,8 @@ def _clean_cell(cell, plan, index):
     out = {"label": _clip(str(label), 100), "ok": cell.get("ok") is True}
     err = cell.get("error")
     if isinstance(err, dict):
-        out["error_type"] = safe_type_name(err.get("type"), plan.secrets) or TYPE_WITHHELD
-        out["message"] = _clip(redact(str(err.get("message", "")), plan.secrets))
+        out["error_type"] = safe_type_name(_clip(err.get("type"), 100), plan.secrets) or TYPE_WITHHELD
+        out["message"] = redact(_clip(err.get("message")), plan.secrets)
     elif not out["ok"]:
         out["error_type"], out["message"] = TYPE_WITHHELD, ""
     return out

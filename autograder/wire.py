@@ -45,6 +45,22 @@ MAX_DEPTH = 64  # nesting of containers
 MAX_NODES = 2_000_000  # values in one message
 MAX_ARRAY_BYTES = 256 * 1024 * 1024  # raw bytes of one array or tensor
 
+# What the grader accepts from the learner's process, per message type, checked on the frame's
+# announced length before its body is read (the frame cap above is only the outer bound):
+SETUP_BYTES_PER_CELL = 32 * 1024  # the setup phase's "cell"/"ready": 2,000 characters of message a cell
+CONTROL_BYTES = 64 * 1024  # replies that carry no value ("len", "repr"), and any error reply
+REPLY_BYTES = 128 * 1024 * 1024  # replies that carry a value (arrays a learner function returns)
+
+
+def setup_limit(cells):
+    """The largest setup-phase message (a ``cell`` or the ``ready`` with every cell's result)."""
+    return CONTROL_BYTES + SETUP_BYTES_PER_CELL * max(0, int(cells))
+
+
+def reply_limit(op):
+    """The largest reply the grader reads for a request ``op``."""
+    return CONTROL_BYTES if op in ("len", "repr") else REPLY_BYTES
+
 NUMERIC_DTYPES = (
     "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "float16", "float32", "float64", "complex64", "complex128",

@@ -422,3 +422,94 @@ CASES = {
                                               loses_only("running_max_in_learner_process"),
                                               type_name_withheld("running_max_in_learner_process"))),
 }
+
+
+# -- forged frames on the runner's response pipe, and output on stderr during a test -----------------
+# A learner cell can write frames of its own on the pipe the runner answers the grader on (its number
+# is the runner's argv[2]): a forged ``ready`` with a million cell results, a forged error reply with
+# megabytes of text, a frame that announces the 512 MiB cap. What comes out stays under the caps.
+
+FORGE = """
+import json, struct, sys, os
+def _forge(message=None, announce=None):
+    body = b"" if message is None else json.dumps(message).encode()
+    os.write(int(sys.argv[2]), struct.pack(">I", len(body) if announce is None else announce) + body)
+"""
+FORGED_READY_FLOOD = FORGE + '_forge({"op": "ready", "cells": [{}] * 1_000_000})  # 3 MB\n'
+FORGED_READY_UNDER_CAP = FORGE + '_forge({"op": "ready", "cells": [{"ok": False, "error": {}}] * 5000})\n'
+FORGED_FRAME_AT_CAP = FORGE + "_forge(announce=512 * 1024 * 1024)\nimport time\ntime.sleep(30)\n"
+FORGED_HUGE_ERROR_REPLY = FORGE + """
+def mean_value(xs):
+    _forge({"ok": False, "error": {"type": "E" * 1_000_000, "message": "\\u2603" * 2_000_000, "builtin": True}})
+    return float(sum(xs)) / len(xs)
+"""
+FORGED_FRAME_AT_CAP_IN_CALL = FORGE + """
+import numpy as np
+def clip_norm(g, max_norm):
+    _forge(announce=512 * 1024 * 1024)
+    import time
+    time.sleep(30)
+"""
+STDERR_PRINT_IN_CALL = """
+import sys
+import numpy as np
+def double(x):
+    print("debugging double", file=sys.stderr)
+    return 2 * np.asarray(x, dtype=float)
+"""
+NUMPY_WARNING_IN_CALL = """
+import numpy as np
+def mean_value(xs):
+    np.log(np.zeros(1))  # RuntimeWarning: divide by zero, on stderr
+    return float(sum(xs)) / len(xs)
+"""
+RESULT_CAP = 1 << 20
+PAGE_CAP = 1 << 20
+
+
+def bounded(result, ctx):
+    """The result JSON and the feedback page stay under 1 MB; no more cell entries than the plan ran."""
+    learner = result["learner"]
+    size = (ctx["out"] / "results" / learner / "00_fixture.json").stat().st_size
+    assert size < RESULT_CAP, f"result of {size} bytes"
+    page = ctx["out"] / "feedback" / learner / "00_fixture" / "00_fixture.html"
+    assert page.stat().st_size < PAGE_CAP, f"feedback page of {page.stat().st_size} bytes"
+    from autograder import notebooks
+    from autograder.trusted import build_plan
+
+    assert len(result["cells"]) <= len(build_plan(notebooks.read(SOURCE_NB), None).setup)
+    for entry in result["cells"] + result["tests"]:
+        assert len(entry.get("message") or "") <= 510 and len(entry.get("error_type") or "") <= 110, entry
+
+
+def fails(grade_id):
+    """``grade_id`` fails (the tests after it may too: a forged reply puts the learner's answers out of step)."""
+    def check(result, ctx):
+        assert not next(t for t in result["tests"] if t["grade_id"] == grade_id)["passed"]
+    return check
+
+
+def stderr_fails(grade_id):
+    def check(result, ctx):
+        test = next(t for t in result["tests"] if t["grade_id"] == grade_id)
+        assert not test["passed"] and "wrote to stderr" in test["message"] and "nbgrader scores that 0" in \
+            test["message"], test
+    return check
+
+
+CASES.update({
+    "forged_ready_flood": (lambda: _prepend("double", FORGED_READY_FLOOD),
+                           both(bounded, loses_only("double_values"), note_mentions("protocol error"))),
+    "forged_ready_under_cap": (lambda: _prepend("double", FORGED_READY_UNDER_CAP), bounded),
+    "forged_frame_at_cap": (lambda: _prepend("double", FORGED_FRAME_AT_CAP),
+                            both(bounded, loses_only("double_values"), note_mentions("protocol error"))),
+    "forged_huge_error_reply": (lambda: with_cell("mean_value", FORGED_HUGE_ERROR_REPLY),
+                                both(bounded, fails("mean_value_correct"))),
+    "forged_frame_at_cap_in_call": (lambda: with_cell("clip_norm", FORGED_FRAME_AT_CAP_IN_CALL),
+                                    both(bounded, loses_only("clip_norm_rescales"),
+                                         status_is("protocol error"))),
+    "stderr_print_in_call": (lambda: with_cell("double", STDERR_PRINT_IN_CALL),
+                             both(loses_only("double_values"), stderr_fails("double_values"))),
+    "numpy_warning_in_call": (lambda: with_cell("mean_value", NUMPY_WARNING_IN_CALL),
+                              both(loses_only("mean_value_correct"), stderr_fails("mean_value_correct"))),
+})
