@@ -22,7 +22,18 @@ import json
 import re
 from pathlib import Path
 
-import nbformat
+
+class _Nbformat:
+    """nbformat, imported on first use: its import pulls in jsonschema's format checkers (seconds of
+    CPU per process), which reading and grading notebooks never need; building them does."""
+
+    def __getattr__(self, name):
+        import nbformat as real
+
+        return getattr(real, name)
+
+
+nbformat = _Nbformat()
 
 SLOW_TAG = "slow"
 _ID_RE = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
