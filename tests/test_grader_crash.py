@@ -119,3 +119,34 @@ def test_sigkill_of_the_grader_leaves_no_process_and_no_later_result(tmp_path):
     after = _results(out)
     assert after == before, "a result was written after the grader was killed"
     assert not (out / "grades.csv").exists()
+
+
+@pytest.mark.timeout(600)
+def test_ctrl_c_stops_the_workers_and_the_next_run_finishes(tmp_path):
+    """SIGINT to the grader mid-job: it exits 130, its workers are killed and write nothing, and the same
+    command run again grades every job once."""
+    subs, out = tmp_path / "submitted", tmp_path / "out"
+    for i in range(3):
+        write_submission(subs, f"learner{i}", solution_nb())
+    cmd = [sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out), "--source", str(SOURCE),
+           "--workers", "2", "--limits", json.dumps({"wall_seconds": 120, "cell_seconds": 30,
+                                                     "call_seconds": 30, "cpu_seconds": 60})]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        running = _wait_for(lambda: len(worker_procs.workers(str(out))) == 2 and worker_procs.workers(str(out)),
+                            120, "two workers")
+        before = _results(out)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "run the same command again" in err, err
+    _wait_for(lambda: not any(worker_procs.alive(p) for p in running), 15, "the workers to die")
+    time.sleep(3)
+    assert _results(out) == before, "a worker wrote a result after Ctrl-C"
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{len(before)} already graded" in done.stdout
+    assert sorted(_results(out)) == sorted(result_path(out, f"learner{i}", ASSIGNMENT) for i in range(3))
