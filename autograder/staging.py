@@ -122,22 +122,22 @@ def discover(submissions):
             found.ignored.append((name, "vanished"))
             continue
         stem, kind = _archive_stem(name)
-        if stat.S_ISLNK(mode):
-            _add(found, stem or name, None, "refused", "invalid submission (link: the learner entry)")
-        elif stat.S_ISDIR(mode):
+        if stat.S_ISDIR(mode):
             _add(found, name, Path(entry.path), "folder")
+        elif stat.S_ISLNK(mode):
+            archives.append((stem or name, None, "refused", "invalid submission (link: the learner entry)"))
         elif stat.S_ISREG(mode) and stem:
-            archives.append((stem, Path(entry.path), kind))
+            archives.append((stem, Path(entry.path), kind, None))
         elif stat.S_ISREG(mode):
             found.ignored.append((name, "not a folder or an archive"))
         else:
-            _add(found, stem or name, None, "refused", "invalid submission (not a file or folder)")
-    for stem, path, kind in archives:
+            archives.append((stem or name, None, "refused", "invalid submission (not a file or folder)"))
+    for stem, path, kind, problem in archives:  # after the folders: a folder wins over its namesakes
         key = stem if safe_name(stem) else neutral_name(stem)
         if key in found.learners:
-            found.ignored.append((path.name, f"a folder or archive for {key} comes first"))
+            found.ignored.append((f"{stem} ({kind})", f"a folder or archive for {key} comes first"))
         else:
-            _add(found, stem, path, kind)
+            _add(found, stem, path, kind, problem)
     return found
 
 

@@ -225,3 +225,15 @@ def test_batch_with_links_grades_only_the_honest(tmp_path):
     for learner, (score, status) in expected.items():
         assert rows[learner]["score"] == score and rows[learner]["status"].startswith(status), rows[learner]
         assert rows[learner]["max_score"] == MAX_SCORE
+
+
+def test_a_link_beside_a_folder_of_the_same_name_does_not_replace_it(tmp_path):
+    """alice/ and a link alice.zip: the folder is alice's submission, the link is listed as ignored."""
+    subs = tmp_path / "submitted"
+    write_submission(subs, "alice", solution_nb())
+    (subs / "alice.zip").symlink_to("/etc/passwd")
+    (subs / "bob.tgz").symlink_to("/etc/passwd")
+    found = discover(subs)
+    assert found.learners["alice"].kind == "folder" and found.learners["alice"].problem is None
+    assert found.learners["bob"].problem == "invalid submission (link: the learner entry)"
+    assert any(name.startswith("alice") for name, _why in found.ignored)
