@@ -273,7 +273,7 @@ def _stage_folder(learner_dir, assignment, sink):
         if stat.S_ISLNK(st.st_mode):
             raise StagingProblem("invalid submission (link: the assignment folder)")
         if not stat.S_ISDIR(st.st_mode):
-            return False
+            raise StagingProblem("invalid submission (the assignment is not a folder)")
         fd = os.open(assignment, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=top)
         try:
             _walk(fd, (), sink)

@@ -101,6 +101,9 @@ def test_hard_links_fifos_and_devices_are_refused(tmp_path):
     os.mkfifo(subs / "fifo" / ASSIGNMENT / "pipe")
     assert _staged(subs, "hard").status == "invalid submission (hard link: copy.txt)"
     assert _staged(subs, "fifo").status == "invalid submission (FIFO: pipe)"  # and it did not block
+    (subs / "fifo2").mkdir()
+    os.mkfifo(subs / "fifo2" / ASSIGNMENT)
+    assert _staged(subs, "fifo2").status == "invalid submission (the assignment is not a folder)"
     write_submission(subs, "dev", solution_nb())
     try:
         os.mknod(subs / "dev" / ASSIGNMENT / "null", 0o600 | 0o020000, os.makedev(1, 3))
