@@ -190,6 +190,73 @@ def redact(text, secrets):
     return text
 
 
+WITHHELD = "[message withheld: it quotes grader test or solution code]"
+HIDDEN_MARK = "### BEGIN HIDDEN TESTS"
+_NUM = r"(?<![\w.])[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)(?![\w.])"
+NUMBER_RUN = re.compile(rf"{_NUM}(?:[\s,;:\[\]()]+{_NUM}){{3,}}")  # four numbers or more in a row
+ARRAY_REPR = re.compile(r"\b(?:array|tensor|Tensor|tf\.Tensor)\((?:[^()]|\([^()]*\))*\)?")
+VALUES_WITHHELD = "[values withheld]"
+
+
+def words_only(text):
+    """``text`` with array reprs and runs of four or more numbers replaced by a placeholder."""
+    text = ARRAY_REPR.sub(VALUES_WITHHELD, text)
+    return NUMBER_RUN.sub(VALUES_WITHHELD, text)
+
+
+def own_words(source, message):
+    """The words of the ``assert ..., msg`` of ``source`` that raised ``message``, or None.
+
+    A plain string message is returned as written; an f-string's formatted values become "...",
+    so that what is left is what the test's author wrote for the learner, and no value.
+    """
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assert) or node.msg is None:
+            continue
+        msg = node.msg
+        if isinstance(msg, ast.Constant) and type(msg.value) is str and msg.value == message:
+            return msg.value
+        if isinstance(msg, ast.JoinedStr):
+            parts = [(re.escape(v.value), v.value) if isinstance(v, ast.Constant) else (".*?", "...")
+                     for v in msg.values]
+            if re.fullmatch("".join(p for p, _ in parts), message, re.S):
+                return "".join(w for _, w in parts)
+    return None
+
+
+def test_message(test, message, secrets):
+    """A test's failure message fit for feedback.
+
+    Clipped, then, for a test cell with hidden tests, reduced to its words (``words_only``: no array
+    and no run of numbers, whatever the test's own message says); then screened (``redact``). A
+    message withheld by the screen still gives a hint: the failing assertion's own words where it
+    has some (``own_words``, values left out), else the test's docstring line.
+    """
+    if message is None:
+        return None
+    hidden = HIDDEN_MARK in test.source
+    clipped = _clip(message)
+    text = words_only(clipped) if hidden else clipped
+    if not secrets.found_in(clipped) and not secrets.found_in(text):
+        return text
+    words = own_words(test.source, message if type(message) is str else "")
+    if words is not None:
+        words = _clip(words_only(words) if hidden else words)
+        if not _quotes_code(words, secrets):
+            return f"{words} [the rest of this message is withheld]" if words != text else words
+    return f"{WITHHELD}. The check that failed: {_clip(test.summary, 200)}"
+
+
+def _quotes_code(words, secrets):
+    """Whether ``words`` (from an assertion's message) hold code: an assertion message is text, so
+    anything with brackets, operators or a call in it is treated as code."""
+    return bool(re.search(r"[(){}\[\]=<>]|\bdef\b|\blambda\b", words)) and secrets.found_in(words)
+
+
 def safe_type_name(name, secrets):
     """An exception type name fit for feedback: an identifier that quotes no secret, else a placeholder."""
     if name is None:
@@ -828,7 +895,7 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
             tests.append({"grade_id": test.grade_id, "summary": test.summary, "points": test.points,
                           "score": test.points if passed else 0.0, "passed": passed,
                           "error_type": safe_type_name(etype, plan.secrets),
-                          "message": redact(_clip(message), plan.secrets)})
+                          "message": test_message(test, message, plan.secrets)})
         if session.dead and status == "graded":
             status = session.dead
     finally:

@@ -3,6 +3,13 @@
 * ``grade_cpu_per_submission``: ``python -m autograder grade`` on one learner who submits the
   solution notebook of every assignment present in solutions/; CPU-seconds of the grader and all
   its children (workers, sandboxes), from ``RUSAGE_CHILDREN``. Budget: 30 CPU-s.
+* ``grade_cpu_vs_nbgrader``: the same submission graded by ``nbgrader autograde`` (our config, a
+  temporary course: ``generate_assignment`` first, untimed), CPU-seconds of it and its kernels, from
+  this same process's ``RUSAGE_CHILDREN``; the row is our grader's CPU-seconds over nbgrader's, with
+  every protection on (sandbox, rebuilt notebook, tests in the trusted process). Budget: 1.0x.
+  nbgrader runs every cell (``slow`` ones too, which our grader leaves out: that is the point of
+  the tag); in quick mode the fixture's ``slow`` cell (a 10-minute sleep) is left out of nbgrader's
+  copy too, so the smoke test stays short and the ratio there is only a check of the machinery.
 * ``grade_parallel_efficiency``: K submissions graded with 1 worker (T1) and with N = cores workers
   (TN); efficiency = T1 / (N * TN). Budget: 80 %.
 
@@ -11,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import shutil
@@ -39,6 +47,38 @@ def _grade(source, subs, out, workers):
     return wall, cpu
 
 
+def _cpu_of(cmd, cwd, env):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _without_slow_cells(path):
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    nb["cells"] = [c for c in nb["cells"] if "slow" not in c.get("metadata", {}).get("tags", [])]
+    Path(path).write_text(json.dumps(nb, indent=1), encoding="utf-8")
+
+
+def _nbgrader_autograde(source, root, quick):
+    """CPU-seconds of ``nbgrader autograde`` for one learner's solution of every assignment of ``source``."""
+    from autograder.paths import assignments, nbgrader_env
+
+    root = Path(root)
+    env = nbgrader_env(TG_COURSE_ROOT=root, TG_RELEASE_DIR=root / "release", TG_GRADEBOOK=root / "gradebook.db")
+    cpu = 0.0
+    for a in assignments(source):
+        shutil.copytree(Path(source) / a, root / "solutions" / a)
+        if quick:
+            _without_slow_cells(root / "solutions" / a / f"{a}.ipynb")
+        shutil.copytree(root / "solutions" / a, root / "submitted" / "learner000" / a)
+        _cpu_of(["nbgrader", "generate_assignment", a, "--force"], root, env)  # setup, not grading
+        cpu += _cpu_of(["nbgrader", "autograde", a, "--force"], root, env)
+    return cpu
+
+
 def _submissions(source, root, learners):
     from autograder.paths import assignments
 
@@ -64,6 +104,11 @@ def run(quick: bool = False) -> list[dict]:
         label = "fixture" if source == FIXTURE else f"{len(assignments(source))} assignments"
         rows.append({"name": f"grade_cpu_per_submission ({label})", "value": round(cpu, 2), "unit": "CPU-s",
                      "peer": None, "ratio": round(cpu / 30.0, 3), "budget": "<= 30 CPU-s", "ok": cpu <= 30.0})
+        peer = _nbgrader_autograde(source, tmp / "nbgrader", quick)
+        rows.append({"name": f"grade_cpu_vs_nbgrader ({label})", "value": round(cpu / peer, 3), "unit": "x",
+                     "peer": f"nbgrader autograde {peer:.1f} CPU-s, ours {cpu:.1f} CPU-s"
+                             + (" (slow cells left out of both)" if quick else ""),
+                     "ratio": round(cpu / peer, 3), "budget": "<= 1.0x", "ok": cpu <= peer})
         many = _submissions(source, tmp / "many", k)
         t1, _ = _grade(source, many, tmp / "out-1", 1)
         tn, _ = _grade(source, many, tmp / "out-n", cores)

@@ -65,7 +65,7 @@ def test_quick_run_has_the_issue_figures(quick_report):
     names = [r["name"] for r in quick_report["rows"]]
     for prefix in ("rnn fwd+bwd float32", "rnn fwd+bwd float64", "rnn GFLOP/s", "rnn vs per-sample loop",
                    "clip gradlab vs torch", "clip gradlab vs two-pass bound", "course total", "widget",
-                   "grade_cpu_per_submission", "grade_parallel_efficiency"):
+                   "grade_cpu_per_submission", "grade_cpu_vs_nbgrader", "grade_parallel_efficiency"):
         assert any(n.startswith(prefix) for n in names), f"no row named {prefix!r}..."
 
 
@@ -90,9 +90,13 @@ def test_quick_run_times_every_notebook_widget(quick_report):
 
 
 def test_quick_run_has_the_grading_rows(quick_report):
-    """bench_grading in quick mode (the fixture assignment) gives both grade_* rows with finite numbers."""
+    """bench_grading in quick mode (the fixture assignment) gives the three grade_* rows with finite numbers,
+    the ratio against nbgrader autograde of the same submission with a budget of 1.0x."""
     rows = {r["name"].split(" ")[0]: r for r in quick_report["rows"] if r["module"] == "grading"}
-    assert set(rows) == {"grade_cpu_per_submission", "grade_parallel_efficiency"}, list(rows)
+    assert set(rows) == {"grade_cpu_per_submission", "grade_cpu_vs_nbgrader", "grade_parallel_efficiency"}, list(rows)
+    peer = rows["grade_cpu_vs_nbgrader"]
+    assert peer["unit"] == "x" and peer["budget"] == "<= 1.0x" and peer["value"] > 0 and peer["value"] == peer["ratio"]
+    assert "nbgrader autograde" in peer["peer"]
     assert rows["grade_cpu_per_submission"]["unit"] == "CPU-s" and rows["grade_cpu_per_submission"]["value"] > 0
     assert rows["grade_parallel_efficiency"]["unit"] == "%" and rows["grade_parallel_efficiency"]["value"] > 0
 
