@@ -196,12 +196,22 @@ _NUM = r"(?<![\w.])[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)(?![
 NUMBER_RUN = re.compile(rf"{_NUM}(?:[\s,;:\[\]()]+{_NUM}){{3,}}")  # four numbers or more in a row
 ARRAY_REPR = re.compile(r"\b(?:array|tensor|Tensor|tf\.Tensor)\((?:[^()]|\([^()]*\))*\)?")
 VALUES_WITHHELD = "[values withheld]"
+INTEGER = re.compile(r"[-+]?\d+")
+MAX_INTEGER_RUN = 6  # a shape or a few indices, e.g. "N, T, D, H = (2, 5, 3, 4)", may stay
+
+
+def _run(match):
+    numbers = re.findall(_NUM, match.group(0))
+    if len(numbers) <= MAX_INTEGER_RUN and all(INTEGER.fullmatch(n) for n in numbers):
+        return match.group(0)
+    return VALUES_WITHHELD
 
 
 def words_only(text):
-    """``text`` with array reprs and runs of four or more numbers replaced by a placeholder."""
+    """``text`` with array reprs and runs of four or more numbers (but short runs of integers, such as
+    a shape) replaced by a placeholder."""
     text = ARRAY_REPR.sub(VALUES_WITHHELD, text)
-    return NUMBER_RUN.sub(VALUES_WITHHELD, text)
+    return NUMBER_RUN.sub(_run, text)
 
 
 def own_words(source, message):
