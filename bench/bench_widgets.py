@@ -5,21 +5,23 @@ learner's functions it takes (written here, never imported from solutions/) and 
 random sequence of control values drawn from its own sliders, dropdowns and checkboxes, without a
 browser:
 
-* notebook 01: ``gradlab.plots.HiddenStateExplorer`` (the learner's ``rnn_forward``; no training, 100 ms);
-* notebook 02: every explorer of ``gradlab.widgets`` (no training, 100 ms);
-* notebook 03: ``gradlab.widgets_clipping.ClippingExplorer`` (retrains, 1 s);
-* notebook 04: ``gradlab.plots.SpikeAlarmExplorer`` (the learner's ``detect_spikes`` on the logs of a
-  run that explodes and a clipped one, trained here as the notebook trains them; no training, 100 ms);
-* notebook 05: the explorers of ``gradlab.widgets_torch`` (the learner's ``train_step``; retrains, 1 s),
-  a ``skip`` row while that module does not exist;
-* notebook 06: ``gradlab.tf_models.KerasClippingExplorer``, the explorer behind
+* notebook 01: ``gradlab.explorers.hidden_state.HiddenStateExplorer`` (the learner's ``rnn_forward``;
+  no training, 100 ms);
+* notebook 02: ``GradNormExplorer`` and ``CliffExplorer`` (``explorers.grad_norm``, ``explorers.cliff``;
+  no training, 100 ms);
+* notebook 03: ``explorers.clipping_curves.ClippingExplorer`` (retrains, 1 s);
+* notebook 04: ``explorers.spike_alarm.SpikeAlarmExplorer`` (the learner's ``detect_spikes`` on the logs
+  of a run that explodes and a clipped one, trained here as the notebook trains them; no training, 100 ms);
+* notebook 05: ``explorers.rnn_clipping.RnnClippingExplorer`` (the learner's ``train_step``; retrains,
+  1 s), a ``skip`` row where that module cannot be imported (no torch);
+* notebook 06: ``explorers.keras_clipping.KerasClippingExplorer``, the explorer behind
   ``tf_models.clipping_explorer`` (the learner's NumPy ``clipnorm`` and ``global_clipnorm``; no
   training, 100 ms).
 
-The peer is the same sequence through the explorer's ``compute`` (or uncached ``curves``) alone: its
-data without drawing, so the ratio says what drawing costs. Controls are found as attributes named like
-``redraw``'s parameters or in the ``controls`` dict of the box a ``widget()`` method returns. Each row
-says which notebook the explorer belongs to (``notebook``).
+The peer is the same sequence through the explorer's ``compute`` alone (uncached where it caches): its
+data without drawing, so the ratio says what drawing costs. Controls are the explorer's ``controls``
+(every explorer's base, ``gradlab.explorers.base.Explorer``, names them like ``compute``'s
+parameters). Each row says which notebook the explorer belongs to (``notebook``).
 """
 
 from __future__ import annotations
@@ -35,11 +37,13 @@ from bench.common import error_row, row
 
 MODULES = (
     # module, budget in ms, what a redraw does, notebook (or {class name: notebook})
-    ("gradlab.plots", 100.0, "no training", {"HiddenStateExplorer": "01", "SpikeAlarmExplorer": "04"}),
-    ("gradlab.widgets", 100.0, "no training", "02"),
-    ("gradlab.widgets_clipping", 1000.0, "retraining", "03"),
-    ("gradlab.widgets_torch", 1000.0, "retraining", "05"),
-    ("gradlab.tf_models", 100.0, "no training", "06"),
+    ("gradlab.explorers.hidden_state", 100.0, "no training", "01"),
+    ("gradlab.explorers.grad_norm", 100.0, "no training", "02"),
+    ("gradlab.explorers.cliff", 100.0, "no training", "02"),
+    ("gradlab.explorers.clipping_curves", 1000.0, "retraining", "03"),
+    ("gradlab.explorers.spike_alarm", 100.0, "no training", "04"),
+    ("gradlab.explorers.rnn_clipping", 1000.0, "retraining", "05"),
+    ("gradlab.explorers.keras_clipping", 100.0, "no training", "06"),
 )
 NOTEBOOKS = ("01", "02", "03", "04", "05", "06")
 REDRAWS, QUICK_REDRAWS = 40, 3
@@ -273,47 +277,34 @@ def _sampler(control, rng):
 
 
 def explorer_controls(explorer):
-    """The explorer's controls by name: its attributes, or the ``controls`` of the box ``widget()`` builds.
-
-    Explorers keep their sliders either as attributes named like ``redraw``'s parameters
-    (``explorer.rho``) or in a ``controls`` dict of the box that a ``widget()`` method returns.
-    """
-    controls = {}
-    widget = getattr(explorer, "widget", None)
-    if callable(widget) and not hasattr(widget, "observe"):
-        controls.update(getattr(widget(), "controls", None) or {})
-    for name in inspect.signature(explorer.redraw).parameters:
-        if name not in controls and hasattr(explorer, name):
-            controls[name] = getattr(explorer, name)
-    return controls
+    """The explorer's controls by setting name (``Explorer.controls``)."""
+    controls = getattr(explorer, "controls", None)
+    if not controls:
+        raise LookupError(f"{type(explorer).__name__} has no controls")
+    return dict(controls)
 
 
 def control_sequence(explorer, count, seed=0):
     """``count`` dicts of keyword arguments for ``redraw``, drawn from the explorer's own controls."""
     rng = np.random.default_rng(seed)
-    controls = explorer_controls(explorer)
     samplers = {}
-    for name, p in inspect.signature(explorer.redraw).parameters.items():
-        sampler = _sampler(controls.get(name), rng)
-        if sampler is not None:
-            samplers[name] = sampler
-        elif p.default is inspect.Parameter.empty:
-            raise LookupError(f"{type(explorer).__name__}.redraw needs {name!r}, which matches none of its controls")
-    if not samplers:
-        raise LookupError(f"{type(explorer).__name__}.redraw takes no argument named after one of its controls")
+    for name, control in explorer_controls(explorer).items():
+        sampler = _sampler(control, rng)
+        if sampler is None:
+            raise LookupError(f"{type(explorer).__name__}'s control {name!r} is no slider, dropdown or checkbox")
+        samplers[name] = sampler
     return [{name: draw() for name, draw in samplers.items()} for _ in range(count)]
 
 
 def compute_only(explorer):
-    """The explorer's data step without drawing (``compute``, or ``curves`` uncached), or None."""
-    for name in ("compute", "curves"):
-        fn = getattr(explorer, name, None)
-        if callable(fn):
-            params = inspect.signature(fn).parameters
-            if "use_cache" in params:
-                return functools.partial(fn, use_cache=False), set(params) - {"use_cache"}
-            return fn, set(params)
-    return None, set()
+    """The explorer's data step without drawing (``compute``, uncached where it caches), or None."""
+    fn = getattr(explorer, "compute", None)
+    if not callable(fn):
+        return None, set()
+    params = inspect.signature(fn).parameters
+    if "use_cache" in params:
+        return functools.partial(fn, use_cache=False), set(params) - {"use_cache"}
+    return fn, set(params)
 
 
 def _p95(times):
@@ -351,7 +342,7 @@ def run(quick=False):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name == module_name:
+            if exc.name in (module_name, "torch"):  # notebook 05 without torch: a skip row
                 rows.append(error_row(f"widget {short}", f"{module_name} does not exist yet", skipped=True)
                             | {"notebook": wanted})
                 continue

@@ -8,7 +8,8 @@ import io
 import numpy as np
 import pytest
 from gradlab import rnn, rnn_tools
-from gradlab.widgets import CliffExplorer, GradNormExplorer
+from gradlab.explorers.cliff import CliffExplorer
+from gradlab.explorers.grad_norm import GradNormExplorer
 from PIL import Image
 from test_gradlab_vanishing import ref_cliff, ref_hidden_grad_norms, ref_scale, ref_sigma
 

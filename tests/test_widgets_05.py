@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from gradlab.widgets_torch import MAX_NORMS, RnnClippingExplorer
+from gradlab.explorers.rnn_clipping import MAX_NORMS, RnnClippingExplorer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

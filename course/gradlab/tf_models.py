@@ -17,7 +17,9 @@ What is here (none of it answers an exercise of notebook 06):
   stay finite where a float32 sum of squares overflows;
 * ``GradNormTensorBoard``: a callback that writes them and the step's loss to TensorBoard with
   ``tf.summary`` at every training step;
-* ``read_scalars``: reads a scalar back from TensorBoard event files (for tests and plots).
+* ``read_scalars``: reads a scalar back from TensorBoard event files (for tests and plots);
+* ``clipping_summary``, ``KerasClippingExplorer`` and ``clipping_explorer``: the notebook's explorer,
+  defined in ``gradlab.explorers.keras_clipping`` and imported here.
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ from pathlib import Path  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+# notebook 06's explorer and its data step live in gradlab.explorers.keras_clipping; the notebook and
+# tests/test_gradlab_tf.py reach them from here
+from .explorers.keras_clipping import KerasClippingExplorer, clipping_explorer, clipping_summary  # noqa: E402,F401
 
 tf.get_logger().setLevel(logging.ERROR)
 logging.getLogger("absl").setLevel(logging.ERROR)
@@ -202,128 +208,3 @@ def read_scalars(logdir, tag):
         raise KeyError(f"no scalar {tag!r} in {logdir}")
     steps = np.array(sorted(points), dtype=np.int64)
     return steps, np.array([points[s] for s in steps], dtype=np.float64)
-
-
-
-def clipping_summary(grads, clipped):
-    """Per-array norms before and after clipping, and the cosine between the two updates.
-
-    Returns ``(norms_before, norms_after, cosine)``; the cosine is 1.0 when clipping kept the direction
-    of the whole update (global-norm clipping) and smaller when it changed it.
-    """
-    before = [np.asarray(g, dtype=np.float64) for g in grads]
-    after = [np.asarray(g, dtype=np.float64) for g in clipped]
-    norms_before = np.array([np.linalg.norm(g) for g in before])
-    norms_after = np.array([np.linalg.norm(g) for g in after])
-    a = np.concatenate([g.ravel() for g in before])
-    b = np.concatenate([g.ravel() for g in after])
-    denominator = np.linalg.norm(a) * np.linalg.norm(b)
-    cosine = float(a @ b / denominator) if denominator > 0 else float("nan")
-    return norms_before, norms_after, cosine
-
-
-class KerasClippingExplorer:
-    """Pick a clipping mode and threshold, see each variable's gradient norm before and after (notebook 06).
-
-    ``clipnorm_fn(grads, c)`` and ``global_clipnorm_fn(grads, c)`` are the learner's NumPy models of Keras's
-    ``clipnorm`` and ``global_clipnorm`` (notebook 06, exercise 3); value clipping uses ``np.clip``.
-    Nothing is trained. The explorer protocol of the course's other widgets: the controls are the
-    attributes ``mode`` and ``threshold``; ``compute(mode, threshold)`` returns ``(norms_before,
-    norms_after, cosine)`` (``clipping_summary``) without drawing; ``redraw(mode=..., threshold=...)``
-    draws one frame without a browser (a figure built once, rendered to the PNG of an ``Image``) and
-    returns the same triple; ``.widget`` is the box to display.
-    """
-
-    MODES = ("clipnorm", "global_clipnorm", "clipvalue")
-
-    def __init__(self, grads, names, clipnorm_fn, global_clipnorm_fn):
-        if not callable(clipnorm_fn) or not callable(global_clipnorm_fn):
-            raise TypeError("KerasClippingExplorer needs the two clipping functions (callables)")
-        import ipywidgets as widgets
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        self.grads = [np.asarray(g, dtype=np.float64) for g in grads]
-        self.names = [str(n) for n in names]
-        if len(self.names) != len(self.grads):
-            raise ValueError(f"{len(self.grads)} gradients but {len(self.names)} names")
-        self._clip = {
-            "clipnorm": lambda c: clipnorm_fn(self.grads, c),
-            "global_clipnorm": lambda c: global_clipnorm_fn(self.grads, c),
-            "clipvalue": lambda c: [np.clip(g, -c, c) for g in self.grads],
-        }
-        norms = np.array([np.linalg.norm(g) for g in self.grads])
-        positive = norms[norms > 0]
-        low, high = np.log10(positive.min() / 10), np.log10(norms.max() * 10)
-        self.mode = widgets.ToggleButtons(options=list(self.MODES), description="mode")
-        self.threshold = widgets.FloatLogSlider(value=float(np.sqrt(positive.min() * norms.max())), base=10,
-                                                min=low, max=high, step=0.02, description="threshold",
-                                                readout_format=".3g", continuous_update=True)
-        self.image = widgets.Image(format="png")
-
-        self.fig = Figure(figsize=(7, 3.5), dpi=80)
-        FigureCanvasAgg(self.fig)
-        ax = self.ax = self.fig.subplots()
-        x = np.arange(len(self.grads))
-        self._before = ax.bar(x - 0.2, np.maximum(norms, 1e-300), width=0.4, color="0.7", label="before")
-        self._after = ax.bar(x + 0.2, np.maximum(norms, 1e-300), width=0.4, color="C0", label="after")
-        self._line = ax.axhline(1.0, color="C3", ls="--", lw=1, label="threshold")
-        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
-
-        ax.set_yscale("log")
-        ax.set_ylim(10.0 ** (low - 1), 10.0 ** (high + 1))
-        decades = range(int(np.ceil(low - 1)), int(np.floor(high + 1)) + 1)
-        ax.yaxis.set_major_locator(FixedLocator([10.0 ** k for k in decades]))  # plain labels: no mathtext
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e+00", "").replace("e+0", "e")
-                                                   .replace("e-0", "e-")))
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(x, self.names, fontsize=8)
-        ax.set_xlabel("variable")
-        ax.set_ylabel("gradient norm (log scale)")
-        self._legend = ax.legend(fontsize=8)
-        self._title = ax.set_title("")
-        self.fig.tight_layout()  # once: redraws keep the layout, which keeps them fast
-
-        self.mode.observe(self._on_change, "value")
-        self.threshold.observe(self._on_change, "value")
-        self.widget = widgets.VBox([widgets.HBox([self.mode, self.threshold]), self.image])
-        self.redraw()
-
-    def _on_change(self, _change=None):
-        self.redraw()
-
-    def compute(self, mode, threshold):
-        """(norms_before, norms_after, cosine) of the gradients clipped by ``mode`` at ``threshold``."""
-        if mode not in self.MODES:
-            raise ValueError(f"mode must be one of {self.MODES}, got {mode!r}")
-        return clipping_summary(self.grads, self._clip[mode](float(threshold)))
-
-    def redraw(self, mode=None, threshold=None):
-        """Draw one frame (the controls' values for arguments left as None); returns ``compute``'s triple."""
-        from .plots import figure_png
-
-        mode = self.mode.value if mode is None else mode
-        threshold = self.threshold.value if threshold is None else float(threshold)
-        before, after, cosine = self.compute(mode, threshold)
-        for bar, value in zip(self._after, after, strict=True):
-            bar.set_height(max(float(value), 1e-300) if np.isfinite(value) else 1e-300)
-        self._line.set_visible(mode != "clipvalue")
-        self._line.set_ydata([threshold, threshold])
-        self._legend.get_texts()[1].set_text(f"after {mode}")
-        self._title.set_text(f"{mode}={threshold:.3g}: cosine with the raw gradient {cosine:.4f}")
-        self.image.value = figure_png(self.fig)
-        return before, after, cosine
-
-
-def clipping_explorer(grads, names, clipnorm_fn, global_clipnorm_fn):
-    """A widget: pick a clipping mode and threshold, see each variable's gradient norm before and after.
-
-    ``clipnorm_fn`` and ``global_clipnorm_fn`` are the learner's NumPy models of Keras's ``clipnorm`` and
-    ``global_clipnorm`` (notebook 06, exercise 3); value clipping uses ``np.clip``. Nothing is trained,
-    so a redraw takes a few tens of milliseconds. Returns the box to display (``KerasClippingExplorer``'s
-    ``widget``; the explorer itself is its ``explorer`` attribute, for redrawing without a browser).
-    """
-    explorer = KerasClippingExplorer(grads, names, clipnorm_fn, global_clipnorm_fn)
-    box = explorer.widget
-    box.explorer = explorer
-    return box
