@@ -134,7 +134,7 @@ class RnnClippingExplorer(Explorer):
             f"gradient norm (edges: {NORM_RANGE[0]:.0e} and {NORM_RANGE[1]:.0e})")
         for ax in (self.ax_loss, self.ax_norm):
             style_axes(ax)
-        self.fig.subplots_adjust(left=0.08, right=0.99, bottom=0.15, top=0.84, wspace=0.28)
+        self.fig.subplots_adjust(left=0.08, right=0.975, bottom=0.15, top=0.84, wspace=0.28)
 
     def redraw(self, **overrides):
         """One frame (``Explorer.redraw``), its duration kept in ``last_seconds``."""
