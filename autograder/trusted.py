@@ -44,6 +44,7 @@ from pathlib import Path
 
 from . import notebooks, wire
 from .sandbox import Limits, Sandbox, SandboxError
+from .write_back import in_place_exercises, write_back
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 MAX_NOTEBOOK_BYTES = 50 << 20
@@ -438,7 +439,8 @@ class Remote:
         object.__setattr__(self, "_label", label)
 
     def __call__(self, *args, **kwargs):
-        return self._session.request("call", args=args, kwargs=kwargs, target=self._hid)
+        return self._session.request("call", args=args, kwargs=kwargs, target=self._hid,
+                                     in_place=self._label in self._session.in_place)
 
     def __getattr__(self, name):
         if name.startswith("__"):
@@ -473,62 +475,6 @@ def shipped_source(func):
     return ast.unparse(node), node.name
 
 
-def _sync(orig, new, depth=0):
-    """Copy the learner's in-place changes to an argument back into the trusted object."""
-    if depth > wire.MAX_DEPTH or new is None:
-        return
-    np = sys.modules.get("numpy")
-    torch = sys.modules.get("torch")
-    tf = sys.modules.get("tensorflow")
-    if np is not None and type(orig) is np.ndarray and type(new) is np.ndarray:
-        if orig.shape == new.shape and orig.flags.writeable:
-            np.copyto(orig, new, casting="unsafe")
-    elif torch is not None and isinstance(orig, torch.Tensor) and isinstance(new, torch.Tensor):
-        with torch.no_grad():
-            if orig.shape == new.shape and orig.dtype == new.dtype:
-                orig.data.copy_(new.data) if orig.is_leaf else orig.copy_(new)
-        if orig.is_leaf:
-            if new.grad is None:
-                orig.grad = None
-            elif orig.grad is not None and orig.grad.shape == new.grad.shape:
-                orig.grad.copy_(new.grad)
-            else:
-                orig.grad = new.grad.clone()
-    elif tf is not None and isinstance(orig, tf.Variable) and isinstance(new, tf.Variable):
-        if orig.shape == new.shape and orig.dtype == new.dtype:
-            orig.assign(new)
-    elif type(orig) is list and type(new) is list:
-        for i, item in enumerate(new[: len(orig)]):
-            if _same_kind(orig[i], item):
-                _sync(orig[i], item, depth + 1)
-            else:
-                orig[i] = item
-        del orig[len(new):]
-        orig.extend(new[len(orig):])
-    elif type(orig) is dict and type(new) is dict:
-        for key in list(orig):
-            if key not in new:
-                del orig[key]
-        for key, item in new.items():
-            if key in orig and _same_kind(orig[key], item):
-                _sync(orig[key], item, depth + 1)
-            else:
-                orig[key] = item
-    elif type(orig) is tuple and type(new) is tuple and len(orig) == len(new):
-        for a, b in zip(orig, new, strict=True):
-            _sync(a, b, depth + 1)
-
-
-def _same_kind(a, b):
-    np = sys.modules.get("numpy")
-    torch = sys.modules.get("torch")
-    if np is not None and type(a) is np.ndarray:
-        return type(b) is np.ndarray and a.shape == b.shape and a.dtype == b.dtype
-    if torch is not None and isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape
-    return type(a) in (list, dict, tuple) and type(a) is type(b)
-
-
 class Session:
     """One sandboxed learner process and the requests the test cells make to it."""
 
@@ -537,6 +483,7 @@ class Session:
         self.limits = limits
         self.deadline = deadline
         self.dead = None  # the reason, once the learner process is gone
+        self.in_place = frozenset()  # exercises whose calls are written back (write_back.in_place_exercises)
         self.stderr = ""  # the start of what the learner's code wrote to stderr since the test began
 
     def _fallback(self, obj):
@@ -571,7 +518,7 @@ class Session:
             self.sandbox.kill(reason)
         raise SandboxGone(self.dead)
 
-    def request(self, op, args=None, kwargs=None, raw=False, **fields):
+    def request(self, op, args=None, kwargs=None, raw=False, in_place=False, **fields):
         """Send one request; returns the decoded value (``raw``: as sent) or raises the learner's exception."""
         if self.dead:
             raise SandboxGone(self.dead)
@@ -603,18 +550,13 @@ class Session:
         if raw:
             return reply.get("value")
         value = wire.decode(reply.get("value"), hook=self._hook)
-        if args is not None:
+        if args is not None and in_place:  # only an in-place exercise's call (autograder/write_back.py)
             try:
                 back_args = wire.decode(reply.get("args"), hook=self._hook)
                 back_kwargs = wire.decode(reply.get("kwargs"), hook=self._hook)
             except wire.WireError:
                 back_args = back_kwargs = None
-            if type(back_args) is list and len(back_args) == len(args):
-                for a, b in zip(args, back_args, strict=True):
-                    _sync(a, b)
-            if type(back_kwargs) is dict:
-                for key, a in (kwargs or {}).items():
-                    _sync(a, back_kwargs.get(key))
+            write_back(args, kwargs, back_args, back_kwargs)
         return value
 
     def run_shipped(self, func, args, kwargs):
@@ -867,6 +809,7 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
 
     def connect(box):
         session = Session(box, limits, deadline)
+        session.in_place = in_place_exercises(source_nb)
         try:
             description = session.describe(names) if names else {}
         except (SandboxGone, Exception) as exc:

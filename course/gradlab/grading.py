@@ -33,3 +33,23 @@ def in_learner_process(func):
 
     wrapper.__tg_shipped__ = func
     return wrapper
+
+
+#: Exercises whose contract is to update their arguments in place (by grade id). Only calls of these are
+#: copied back into a test's own variables by the class grader (autograder/write_back.py); any other
+#: learner function gets copies, so its changes to its inputs never reach the test.
+IN_PLACE_EXERCISES = frozenset({
+    "guarded_sgd_step",  # 04: p -= lr * g on the caller's arrays
+    "manual_clip_grad_norm_",  # 05: scales each parameter's .grad in place
+    "manual_clip_grad_value_",  # 05: clamps each parameter's .grad in place
+})
+
+
+def in_place(func):
+    """Declare, in a solution cell, that the exercise ``func`` updates its arguments in place.
+
+    Changes nothing at run time; the class grader reads the decoration from solutions/ (never from a
+    submission) and copies such a function's in-place changes back into the test's arguments.
+    """
+    func.__tg_in_place__ = True
+    return func
