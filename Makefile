@@ -8,6 +8,7 @@ PORT ?= 8888
 SUBMISSIONS ?= submitted
 OUT ?= grades
 WORKERS ?=
+SCHEDULER ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export JUPYTER_CONFIG_PATH := $(CURDIR)/autograder
 export TF_CPP_MIN_LOG_LEVEL := 3
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; Taming Gradients needs Python 3.11 (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
 	$(BIN)/jupyter labextension list 2>&1 | grep -q nbgrader
 	$(BIN)/jupyter labextension list 2>&1 | grep -q jupyterlab-manager
 	touch $(STAMP)
@@ -48,9 +49,9 @@ release: $(STAMP)
 check-release: $(STAMP)
 	$(BIN)/python -m autograder check-release
 
-## grade: grade a class: make grade SUBMISSIONS=dir OUT=dir [WORKERS=n]
+## grade: grade a class: make grade SUBMISSIONS=dir OUT=dir [WORKERS=n] [SCHEDULER=tcp://host:8786 (a Dask cluster)]
 grade: $(STAMP)
-	$(BIN)/python -m autograder grade $(SUBMISSIONS) --out $(OUT) $(if $(WORKERS),--workers $(WORKERS))
+	$(BIN)/python -m autograder grade $(SUBMISSIONS) --out $(OUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
 
 ## bench: print the course's speed as ratios against peers run in the same process
 bench: $(STAMP)

@@ -139,9 +139,43 @@ class _Runner:
                     pass
 
 
+def _grade_on_cluster(scheduler, learners, todo, source, limits, worker_memory, allow_weak, progress):
+    """Yields (learner, assignment, result) for each job of ``todo`` graded on a Dask cluster; the
+    result carries ``submission_hash`` (the client's) and ``final``."""
+    from .dask_backend import grade_on_cluster
+    from .sandbox import scratch_dir
+
+    tmp = scratch_dir("job")
+    try:
+        jobs, digests = [], {}
+        for learner, a in todo:
+            staged = stage(learners[learner], a, tmp / learner / a)
+            digests[(learner, a)] = staged.digest
+            jobs.append((learner, a, staged.folder))
+        for learner, a, reply in grade_on_cluster(scheduler, jobs, source, limits, worker_memory,
+                                                  allow_weak=allow_weak, log=lambda t: _log(progress, t)):
+            result = reply.get("result")
+            if isinstance(result, dict) and result.get("final") is True and "error" not in reply:
+                result = {k: v for k, v in result.items() if k not in ("learner", "assignment")}
+                result.update(submission_hash=digests[(learner, a)], final=True,
+                              worker=f"pid {reply.get('pid')}, {reply.get('mode')}")
+            else:
+                status = (reply.get("error") or reply.get("refused")
+                          or (died_status(reply["returncode"]) if reply.get("returncode") else
+                              "grader error (worker wrote no result)"))
+                result = failed_result(notebook_path(a, source), status)
+                result.update(submission_hash="unfinished", final=False,
+                              worker_stderr_tail=str(reply.get("stderr_tail", ""))[-2000:])
+            yield learner, a, result
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, mode=None, progress=True,
-              regrade=False, only=None, assignments_only=None, worker_memory=None):
-    """Grade every learner x assignment; returns the rows of grades.csv (see the module docstring)."""
+              regrade=False, only=None, assignments_only=None, worker_memory=None, scheduler=None,
+              allow_weak_sandbox=False):
+    """Grade every learner x assignment; returns the rows of grades.csv (see the module docstring).
+    With ``scheduler`` (a Dask scheduler's address) the jobs run on that cluster (``dask_backend``)."""
     out = Path(out).resolve()
     source = Path(source).resolve()
     submissions = Path(submissions).resolve()
@@ -196,6 +230,17 @@ def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, 
     for row in recorded:
         done += 1
         _log(progress, f"[{done}/{len(jobs)}] {row['learner']} {row['assignment']}: {row['status']}")
+    if todo and scheduler:
+        for learner, a, result in _grade_on_cluster(scheduler, learners, todo, source, limits, worker_memory,
+                                                    allow_weak_sandbox, progress):
+            final = result.get("final") is True
+            result = {k: v for k, v in result.items() if k != "final"}
+            record(out, learner, a, result, submission_hash=result.pop("submission_hash"),
+                   source_hash=source_hashes[a], final=final)
+            done += 1
+            _log(progress, f"[{done}/{len(jobs)}] {learner} {a}: {result['score']:g}/{result['max_score']:g} "
+                           f"{result['status']} ({result.get('elapsed_s', 0):.1f} s, {result.get('worker', '?')})")
+        todo = []
     if todo:
         if mode is None:
             from .sandbox import detect_mode

@@ -52,13 +52,16 @@ def _memory(args):
 
 def main(args):
     """CLI entry of ``grade`` (see ``python -m autograder grade --help``)."""
+    if args.allow_weak_sandbox and not args.scheduler:
+        raise SystemExit("error: --allow-weak-sandbox is for --scheduler (a cluster's workers)")
     if args.only and not args.regrade:
         raise SystemExit("error: --only names what --regrade regrades; add --regrade")
     try:
         rows = grade_all(args.submissions, args.out, source=args.source, workers=args.workers,
                          limits=_limits(args), progress=not args.quiet, regrade=args.regrade,
                          only=args.only or None, assignments_only=args.assignment or None,
-                         worker_memory=_memory(args))
+                         worker_memory=_memory(args), scheduler=args.scheduler,
+                         allow_weak_sandbox=args.allow_weak_sandbox)
     except KeyboardInterrupt:
         print("interrupted: run the same command again to finish the remaining submissions", file=sys.stderr)
         return 130
@@ -96,6 +99,10 @@ def add_arguments(parser):
                         help="with --regrade: regrade only these (repeatable)")
     parser.add_argument("--assignment", action="append", default=[], metavar="NN_topic",
                         help="grade, and write rows for, only this assignment (repeatable)")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:8786",
+                        help="grade on this Dask cluster (the cluster extra), one task per job")
+    parser.add_argument("--allow-weak-sandbox", action="store_true",
+                        help="with --scheduler: accept workers whose sandbox is weaker than root mode")
 
 
 def add_one_arguments(parser):
