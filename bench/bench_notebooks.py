@@ -50,6 +50,37 @@ def execute(notebook_path, *, timeout=CELL_TIMEOUT_S):
         return time.perf_counter() - t0
 
 
+def cell_times(notebook_path, *, timeout=CELL_TIMEOUT_S):
+    """Execute a notebook as ``execute`` does; returns ``(kernel_start_s, [(cell_id, seconds), ...])``.
+
+    One entry per code cell, timed from the request to the reply (what a learner waits for each cell).
+    Raises on a failing cell.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook_path = Path(notebook_path)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with tempfile.TemporaryDirectory(prefix="bench-nb-") as tmp:
+        workdir = Path(tmp) / notebook_path.parent.name
+        shutil.copytree(notebook_path.parent, workdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        nb = nbformat.read(workdir / notebook_path.name, as_version=4)
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(workdir)}})
+        times = []
+        t0 = time.perf_counter()
+        with client.setup_kernel():
+            start = time.perf_counter() - t0
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                t1 = time.perf_counter()
+                client.execute_cell(cell, index)
+                times.append((cell.get("id", str(index)), time.perf_counter() - t1))
+        return start, times
+
+
 def _quick_notebook(folder):
     import nbformat
 
@@ -101,3 +132,24 @@ def run(quick=False):
                     ratio=total / total_ref if total_ref else None,
                     budget=f"<= {COURSE_BUDGET_S:g} s", ok=total <= COURSE_BUDGET_S and not failed))
     return rows
+
+
+def main(argv=None):
+    """``python -m bench.bench_notebooks NOTEBOOK...``: each code cell's seconds and the machine's load."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    for path in args.notebooks:
+        load = os.getloadavg()[0]
+        start, times = cell_times(path)
+        total = start + sum(s for _, s in times)
+        print(f"{path.name}: {total:.1f} s (kernel start {start:.1f} s; load average {load:.2f} -> "
+              f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores)")
+        for cell_id, seconds in times:
+            print(f"  {seconds:7.2f} s  {cell_id}")
+
+
+if __name__ == "__main__":
+    main()
