@@ -17,6 +17,7 @@ What is here (none of it answers an exercise of notebook 06):
   stay finite where a float32 sum of squares overflows;
 * ``GradNormTensorBoard``: a callback that writes them and the step's loss to TensorBoard with
   ``tf.summary`` at every training step;
+* ``ProgressBar``: a ``tqdm.auto`` bar over a ``fit`` that reaches its end even when a run stops early;
 * ``read_scalars``: reads a scalar back from TensorBoard event files (for tests and plots);
 * ``clipping_summary``, ``KerasClippingExplorer`` and ``clipping_explorer``: the notebook's explorer,
   defined in ``gradlab.explorers.keras_clipping`` and imported here.
@@ -178,6 +179,39 @@ class GradNormTensorBoard(keras.callbacks.Callback):
         if self._writer is not None:
             self._writer.flush()
             self._writer.close()
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """A ``tqdm.auto`` bar over a ``fit``'s training steps that always reaches its end.
+
+    ``total`` is the number of steps the whole ``fit`` would take (epochs x batches per epoch); the bar
+    moves one step per batch, and at the end of training (also when ``TerminateOnNaN`` stops a run that
+    diverged early) it is set to ``total`` and closed, so a finished cell never shows a stalled bar. Pass
+    an existing ``bar`` to share one bar between several ``fit`` calls (it is then left open).
+    """
+
+    def __init__(self, total, desc=None, *, bar=None):
+        super().__init__()
+        self.total = int(total)
+        self.desc = desc
+        self._shared = bar
+        self.bar = bar
+
+    def on_train_begin(self, logs=None):
+        if self._shared is None:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.desc, leave=False)
+        self._done = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._done += 1
+        self.bar.update(1)
+
+    def on_train_end(self, logs=None):
+        self.bar.update(self.total - self._done)   # a run stopped early still reaches its end
+        if self._shared is None:
+            self.bar.close()
 
 
 def read_scalars(logdir, tag):
