@@ -90,8 +90,8 @@ def test_legend_entries_name_the_artists_beside_them(explorers, name):
     for legend in explorer.fig.findobj(Legend):
         ax = legend.axes
         handles = legend.legend_handles
-        texts = [t.get_text() for t in legend.get_texts()]
-        assert len(handles) == len(texts)
+        assert len(handles) == len(legend.get_texts())
+        texts = [t.get_text() for t in legend.get_texts() if t.get_visible()]
         drawn_labels = {a.get_label() for a in [*ax.get_lines(), *ax.patches, *ax.containers]}
         for text in texts:
             assert text in drawn_labels, f"{name}: legend entry {text!r} names nothing on the axes"
@@ -207,7 +207,8 @@ def test_06_keras_explorer_legend_names_the_right_bars(explorers, mode):
     raw = np.array([np.linalg.norm(g) for g in explorer.grads])
     before, after, _cosine = explorer.redraw(mode=mode, threshold=0.05)
     legend = explorer.ax.get_legend()
-    entries = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles, strict=True))
+    entries = {t.get_text(): h for t, h in zip(legend.get_texts(), legend.legend_handles, strict=True)
+               if t.get_visible()}
     assert set(entries) == {"before clipping", f"after {mode}"} | ({"threshold"} if mode != "clipvalue" else set())
     assert np.allclose([b.get_height() for b in explorer._before], raw) and np.allclose(before, raw)
     assert np.allclose([b.get_height() for b in explorer._after], after)

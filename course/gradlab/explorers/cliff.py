@@ -42,7 +42,7 @@ class CliffExplorer(Explorer):
         self.w_range, self.b_range = tuple(w_range), tuple(b_range)
         ws, bs, E = vanishing.cliff_surface(cliff_loss_and_grad, w_range, b_range, num=num)
 
-        self.fig = new_figure(6.4, 4.6)
+        self.fig = new_figure(6.0, 4.3)
         self.ax = self.fig.add_subplot()
         im = self.ax.imshow(E, origin="lower", aspect="auto", cmap="viridis",
                             extent=(ws[0], ws[-1], bs[0], bs[-1]), interpolation="nearest")

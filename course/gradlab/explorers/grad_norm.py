@@ -36,7 +36,7 @@ class GradNormExplorer(Explorer):
                            "largest_singular_value": largest_singular_value}
         self.problem = vanishing.recurrent_problem(num_hiddens, max_steps, seed=seed)
 
-        self.fig = new_figure(7.0, 3.6)
+        self.fig = new_figure(6.6, 3.4)
         self.ax = self.fig.add_subplot()
         (self._line,) = self.ax.plot([], [], "o-", ms=2.5, lw=1.2, label=r"measured $\|\partial L/\partial h_t\|$")
         (self._bound,) = self.ax.plot([], [], "--", lw=1.2, color="tab:red",
@@ -47,7 +47,7 @@ class GradNormExplorer(Explorer):
         self.ax.grid(True, which="major", alpha=0.3)
         self.ax.legend(loc="lower right", fontsize=LEGEND_PT)
         # the widest title a frame can have, so that the layout leaves room for every one
-        self.ax.set_title("Gradient norm per time step: sigmoid, \u03c1 = 2.00, \u03c3_max = 99.99, "
+        self.ax.set_title("Gradient norm per time step: sigmoid, \u03c1 = 2.00\n\u03c3_max = 99.99, "
                           "\u03b3\u00b7\u03c3_max = 99.99")
         style_axes(self.ax)
         self.fig.tight_layout()
@@ -78,7 +78,7 @@ class GradNormExplorer(Explorer):
         self.ax.set_ylim(lo / 3.0, hi * 3.0)
         self.ax.set_xlim(-0.5, num_steps - 0.5)
         gs = data["gamma"] * data["sigma_max"]
-        self.ax.set_title(f"Gradient norm per time step: {activation}, \u03c1 = {rho:.2f}, "
+        self.ax.set_title(f"Gradient norm per time step: {activation}, \u03c1 = {rho:.2f}\n"
                           f"\u03c3_max = {data['sigma_max']:.2f}, \u03b3\u00b7\u03c3_max = {gs:.2f}")
         ratio = norms[0] / norms[-1] if norms[-1] > 0 else float("nan")
         verdict = "vanishing is guaranteed" if gs < 1 else "no guarantee: the gradient may grow"

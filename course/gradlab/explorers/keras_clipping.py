@@ -66,7 +66,7 @@ class KerasClippingExplorer(Explorer):
         if threshold is None:
             threshold = float(np.sqrt(positive.min() * norms.max()))
 
-        self.fig = new_figure(6.6, 3.4)
+        self.fig = new_figure(6.2, 3.1)
         ax = self.ax = self.fig.subplots()
         x = np.arange(len(self.grads))
         self._before = ax.bar(x - 0.2, np.maximum(norms, 1e-300), width=0.4, color="0.7", label="before clipping")
@@ -108,9 +108,12 @@ class KerasClippingExplorer(Explorer):
         self._line.set_visible(mode != "clipvalue")
         self._line.set_ydata([threshold, threshold])
         self._after.set_label(f"after {mode}")
-        self._legend.remove()
-        shown = [h for h in self._legend_handles if not hasattr(h, "get_visible") or h.get_visible()]
-        self._legend = self.ax.legend(handles=shown, loc="upper right", fontsize=LEGEND_PT)
+        # the legend is built once, its entries in the order of _legend_handles: rename the "after"
+        # entry and show the threshold's only while the line is drawn
+        texts, handles = self._legend.get_texts(), self._legend.legend_handles
+        texts[1].set_text(f"after {mode}")
+        for artist in (texts[2], handles[2]):
+            artist.set_visible(mode != "clipvalue")
         self._title.set_text(f"{mode} = {threshold:.3g}\ncosine with the raw gradient {cosine:.4f}")
         return (f"{mode} = {threshold:.3g}: norms after clipping "
                 + ", ".join(f"{n} {v:.3g}" for n, v in zip(self.names, after, strict=True))
