@@ -16,7 +16,7 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 # Jupyter refuses to run as root without this flag (containers, CI machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab instructor test release check-release grade bench lint setup
+.PHONY: lab instructor test release check-release grade bench lint setup hub
 
 setup: $(STAMP)
 
@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; Taming Gradients needs Python 3.11 (set PYTHON=...)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cluster,hub]'
 	$(BIN)/jupyter labextension list 2>&1 | grep -q nbgrader
 	$(BIN)/jupyter labextension list 2>&1 | grep -q jupyterlab-manager
 	touch $(STAMP)
@@ -52,6 +52,13 @@ check-release: $(STAMP)
 ## grade: grade a class: make grade SUBMISSIONS=dir OUT=dir [WORKERS=n] [SCHEDULER=tcp://host:8786 (a Dask cluster)]
 grade: $(STAMP)
 	$(BIN)/python -m autograder grade $(SUBMISSIONS) --out $(OUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+## hub: (root) a workshop JupyterHub on this machine: make hub [ROSTER=file] [HUB_PORT=8000] (docs/WORKSHOP.md)
+ROSTER ?= workshop/roster.example.csv
+HUB_PORT ?= 8000
+hub:
+	bash workshop/setup.sh $(ROSTER)
+	bash workshop/start.sh $(HUB_PORT)
 
 ## bench: print the course's speed as ratios against peers run in the same process
 bench: $(STAMP)

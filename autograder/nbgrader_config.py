@@ -24,7 +24,8 @@ try:
 except OSError:
     pass
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".nbgrader"]
-c.CourseDirectory.include = ["*.ipynb"]
+# nbgrader collect/release_feedback need timestamp.txt and submission_secret.txt beside each notebook.
+c.CourseDirectory.include = ["*.ipynb", "timestamp.txt", "submission_secret.txt"]
 c.GenerateAssignment.create_assignment = True
 # The exchange (for nbgrader release/collect over a shared disk) stays inside the project by default.
 c.Exchange.root = os.environ.get("TG_EXCHANGE", os.path.join(ROOT, ".nbgrader", "exchange"))
