@@ -156,17 +156,87 @@ def _top_level_names(tree):
     return names
 
 
-def answer_modules(exercises, root=None):
-    """The gradlab modules (paths relative to ``root``) that bind a name of one of ``exercises``.
+def answer_equivalents(exercises):
+    """{"gradlab.module.function": exercise}: gradlab functions that compute one of ``exercises``'s
+    answers under another name (``gradlab.grading.ANSWER_EQUIVALENTS``)."""
+    from gradlab.grading import ANSWER_EQUIVALENTS
+
+    return {name: ex for ex in sorted(set(exercises or ())) for name in ANSWER_EQUIVALENTS.get(ex, ())}
+
+
+def _module_path(dotted):
+    """gradlab.a.b -> Path("a/b.py") (relative to the gradlab folder)."""
+    parts = dotted.split(".")[1:]
+    return Path(*parts[:-1], parts[-1] + ".py") if parts else None
+
+
+def needed_modules(sources, root=None):
+    """The gradlab modules (paths relative to ``root``) that code ``sources`` imports, with the gradlab
+    modules those import in turn (read from the source, never executed)."""
+    root = Path(root or GRADLAB)
+    todo, seen = [], set()
+
+    def imports(tree, package):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(up + ([base] if base else []))
+                if base.split(".")[0] != "gradlab":
+                    continue
+                yield base
+                yield from (f"{base}.{a.name}" for a in node.names)
+            elif isinstance(node, ast.Import):
+                yield from (a.name for a in node.names if a.name.split(".")[0] == "gradlab")
+
+    for source in sources:
+        try:
+            todo += list(imports(ast.parse(_plain(source)), "gradlab"))
+        except SyntaxError:
+            continue
+    while todo:
+        name = todo.pop()
+        parts = name.split(".")
+        for k in range(2, len(parts) + 1):  # gradlab.a.b imports gradlab.a (its package) first
+            sub = ".".join(parts[:k])
+            rel = _module_path(sub)
+            for path, package in ((root / rel, ".".join(parts[:k - 1])),
+                                  (root / rel.with_suffix("") / "__init__.py", sub)):
+                if path.is_file() and path.relative_to(root) not in seen:
+                    seen.add(path.relative_to(root))
+                    try:
+                        todo += list(imports(ast.parse(path.read_text(encoding="utf-8")), package))
+                    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+                        pass
+    return sorted(seen)
+
+
+def _plain(source):
+    """A notebook cell's source without its IPython magics and shell lines."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def answer_modules(exercises, root=None, keep=()):
+    """The gradlab modules (paths relative to ``root``) that bind a name of one of ``exercises``, or
+    hold a function that computes one of their answers under another name (``answer_equivalents``)
+    and are not in ``keep`` (the modules the notebook's own cells need, ``needed_modules``).
 
     The rule of tests/test_gradlab_holds_no_answers.py, read from the source: a notebook never imports
-    such a module, so the sandbox of that notebook's assignment leaves it out (``import`` fails).
+    a module of the first kind, so the sandbox of that notebook's assignment leaves it out (``import``
+    fails). A needed module of the second kind stays: ``kept_equivalents`` names what is then still
+    reachable, and the exercise's hidden tests detect the delegation (``gradlab.grading.delegates_to``).
     """
     root = Path(root or GRADLAB)
     exercises = set(exercises or ())
     found = []
     if not exercises or not root.is_dir():
         return found
+    keep = {Path(k) for k in keep}
+    for name in answer_equivalents(exercises):
+        rel = _module_path(name.rsplit(".", 1)[0])
+        if rel is not None and (root / rel).is_file() and rel not in keep and rel not in found:
+            found.append(rel)
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root)
         if path.name == "__init__.py" or "__pycache__" in rel.parts:
@@ -176,9 +246,18 @@ def answer_modules(exercises, root=None):
         except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
             found.append(rel)  # unreadable here: hide it rather than guess
             continue
-        if _top_level_names(tree) & exercises:
+        if _top_level_names(tree) & exercises and rel not in found:
             found.append(rel)
-    return found
+    return sorted(found)
+
+
+def kept_equivalents(exercises, keep, root=None):
+    """The answer-equivalents (``answer_equivalents``) still in the sandbox because their module is needed."""
+    hidden = set(answer_modules(exercises, root, keep))
+    root = Path(root or GRADLAB)
+    return sorted(name for name in answer_equivalents(exercises)
+                  if (root / _module_path(name.rsplit(".", 1)[0])).is_file()
+                  and _module_path(name.rsplit(".", 1)[0]) not in hidden)
 
 
 def filtered_gradlab(dest, hidden, root=None):
@@ -266,7 +345,7 @@ class Sandbox:
     left out of the sandbox.
     """
 
-    def __init__(self, files=None, *, limits=None, uid=None, mode=None, exercises=()):
+    def __init__(self, files=None, *, limits=None, uid=None, mode=None, exercises=(), keep=()):
         self.files = Path(files) if files else None
         self.limits = limits or Limits()
         self.uid = int(uid) if uid is not None else UID_BASE + 1 + os.getpid() % 3000
@@ -285,7 +364,9 @@ class Sandbox:
         self._fds = {}
         self._ns_init = None
         self.exercises = frozenset(exercises or ())
-        self.hidden_modules = answer_modules(self.exercises) if self.exercises else []
+        self.keep = tuple(keep or ())  # gradlab modules the notebook's own cells need (never hidden)
+        self.hidden_modules = answer_modules(self.exercises, keep=self.keep) if self.exercises else []
+        self.kept_equivalents = kept_equivalents(self.exercises, self.keep) if self.exercises else []
         self._gradlab = None  # chroot modes: the filtered copy of gradlab bound in its place
 
     # -- what is enforced --------------------------------------------------------------------------
@@ -317,7 +398,10 @@ class Sandbox:
                 f"/dev/shm are private tmpfs of {_mib(lim.disk_bytes)} holding a copy of the submission",
                 "processes: private PID, IPC, UTS and mount namespaces",
             ] + ([f"gradlab: left out because they define this assignment's exercises: {self._hidden_text()}"]
-                 if self.hidden_modules else []) + common
+                 if self.hidden_modules else []) + (
+                [f"gradlab: still reachable because this notebook's own cells need their module, so the "
+                 f"hidden tests detect a delegation to them: {', '.join(self.kept_equivalents)}"]
+                if self.kept_equivalents else []) + common
         if self.mode == "userns":
             return ["network: none (user + network namespace)"] + common
         return common

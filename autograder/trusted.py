@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import notebooks, wire
-from .sandbox import Limits, Sandbox, SandboxError
+from .sandbox import Limits, Sandbox, SandboxError, needed_modules
 from .write_back import in_place_exercises, write_back
 
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
@@ -88,6 +88,7 @@ class Plan:
     notes: list = field(default_factory=list)
     secrets: Secrets = field(default_factory=lambda: Secrets())
     exercises: frozenset = frozenset()  # grade ids of the source's solution cells
+    needed: tuple = ()  # gradlab modules the source's own setup cells import (sandbox.needed_modules)
     skipped: dict = field(default_factory=dict)  # setup cell index -> why it is skipped on a restart
 
     @property
@@ -349,6 +350,8 @@ def build_plan(source_nb, submission_nb):
             continue
         else:
             plan.setup.append({"label": gid, "source": src, "origin": "course"})
+    plan.needed = tuple(needed_modules([c["source"] for c in plan.setup if c["origin"] == "course"] + [
+        released_stub(cell_source(c)) for c in source_nb.get("cells", []) if notebooks.is_solution(c)]))
     return plan
 
 
@@ -588,7 +591,7 @@ def start_learner(plan, files, limits, uid, deadline, mode=None):
             {"label": c["label"], "source": f"raise RuntimeError({skipped[i]!r})" if i in skipped else c["source"]}
             for i, c in enumerate(plan.setup)
         ]
-        sandbox = Sandbox(files, limits=limits, uid=uid, mode=mode, exercises=plan.exercises)
+        sandbox = Sandbox(files, limits=limits, uid=uid, mode=mode, exercises=plan.exercises, keep=plan.needed)
         try:
             sandbox.start()
         except SandboxError as exc:
@@ -796,7 +799,7 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
         err = cell.get("error") if isinstance(cell, dict) else None
         if isinstance(err, dict) and err.get("type") == "MemoryError" and status == "graded":
             status = "memory limit"
-    probe = Sandbox(limits=limits, uid=uid, mode=mode, exercises=plan.exercises)
+    probe = Sandbox(limits=limits, uid=uid, mode=mode, exercises=plan.exercises, keep=plan.needed)
     protections, not_enforced = probe.protections, probe.not_enforced
     cells = [_clean_cell(c, plan, i) for i, c in enumerate(cells) if isinstance(c, dict)]
     if sandbox is None:

@@ -53,3 +53,66 @@ def in_place(func):
     """
     func.__tg_in_place__ = True
     return func
+
+
+#: gradlab functions that compute an exercise's answer under another name ("module.function"), by
+#: exercise (grade id). The class grader leaves their modules out of that assignment's sandbox, unless
+#: the notebook's own cells need the module; then the function is still reachable and the exercise's
+#: hidden tests must detect the delegation (``delegates_to``). tests/test_answer_equivalents.py tries
+#: every public gradlab function on every exercise's sample inputs, and fails on one that answers an
+#: exercise without being listed here.
+ANSWER_EQUIVALENTS = {
+    "global_norm": ("gradlab.training.grad_norm", "gradlab.tf_models.float64_global_norm",
+                    "gradlab.clipping._overflow_safe_norm"),
+}
+
+
+class DelegatedAnswer(Exception):
+    """Raised by a function listed in ``ANSWER_EQUIVALENTS`` while ``delegates_to`` watches it."""
+
+
+_CALLED = []  # what the tripwires recorded (a learner's ``except`` cannot undo it)
+
+
+def _tripwire(*args, **kwargs):
+    import gradlab.grading as grading
+
+    grading._CALLED.append(True)
+    raise grading.DelegatedAnswer("this exercise must be written by hand, not delegated to gradlab")
+
+
+def delegates_to(func, call, names):
+    """Which of the functions ``names`` ("module.function") the learner's ``func`` is, or runs while
+    ``call()`` runs: an empty list when it computes its answer itself. For an ``@in_learner_process``
+    check in a hidden test (run it in the learner's process, where ``func`` lives).
+
+    Each listed function object gets a tripwire code object for the duration of the call, so aliases
+    (``global_norm = grad_norm``) and captured references are caught as well as module look-ups.
+    """
+    import importlib
+
+    hits, swapped = [], []
+    try:
+        for name in names:
+            module, _, attr = name.rpartition(".")
+            try:
+                target = getattr(importlib.import_module(module), attr)
+            except (ImportError, AttributeError):
+                continue
+            if target is func or getattr(func, "__wrapped__", None) is target:
+                hits.append(name)
+            elif getattr(target, "__code__", None) is not None and not target.__code__.co_freevars:
+                swapped.append((name, target, target.__code__))
+        for _name, target, _ in swapped:
+            target.__code__ = _tripwire.__code__
+        del _CALLED[:]
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - only whether the answer was delegated matters here
+            pass
+        if _CALLED:
+            hits += [name for name, _, _ in swapped]
+    finally:
+        for _, target, code in swapped:
+            target.__code__ = code
+    return sorted(set(hits))
