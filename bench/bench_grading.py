@@ -12,6 +12,10 @@
   copy too, so the smoke test stays short and the ratio there is only a check of the machinery.
 * ``grade_parallel_efficiency``: K submissions graded with 1 worker (T1) and with N = cores workers
   (TN); efficiency = T1 / (N * TN). Budget: 80 %.
+* ``grade_dask_efficiency``: the same K submissions through the Dask backend (``--scheduler``): a
+  scheduler and N one-thread workers on 127.0.0.1, started before the timing; efficiency =
+  T1 / (N * T_dask), its ratio to the local pool's efficiency (TN / T_dask). Budget: 0.9x the local
+  pool. Skipped without the cluster extra.
 
 ``quick=True`` uses the grader tests' small fixture assignment and tiny counts (a smoke test).
 """
@@ -32,12 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "solutions"
 
 
-def _grade(source, subs, out, workers):
-    """Run the grader CLI; returns (wall seconds, CPU seconds of it and its children)."""
+def _grade(source, subs, out, workers, scheduler=None):
+    """Run the grader CLI (on a Dask cluster with ``scheduler``); returns (wall seconds, CPU seconds of it
+    and its children)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(subs), "--out", str(out),
-                           "--source", str(source), "--workers", str(workers), "--quiet"],
+                           "--source", str(source), "--workers", str(workers), "--quiet"]
+                          + (["--scheduler", scheduler] if scheduler else []),
                           cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -89,6 +95,25 @@ def _submissions(source, root, learners):
     return subs
 
 
+def _dask_row(source, many, out, k, cores, t1, tn):
+    """grade_dask_efficiency: the K submissions on a loopback Dask cluster of ``cores`` workers."""
+    import importlib.util
+
+    from bench.common import error_row
+
+    name = f"grade_dask_efficiency ({k} submissions, {cores} Dask workers)"
+    if importlib.util.find_spec("distributed") is None:
+        return error_row(name, "needs the cluster extra (dask, distributed)", skipped=True)
+    from bench.local_dask import loopback_cluster
+
+    with loopback_cluster(cores) as address:
+        td, _ = _grade(source, many, out, cores, scheduler=address)
+    eff = t1 / (cores * td)
+    return {"name": name, "value": round(100 * eff, 1), "unit": "%",
+            "peer": f"local pool of {cores} workers: {100 * t1 / (cores * tn):.1f} %", "ratio": round(tn / td, 3),
+            "budget": ">= 0.9x local pool", "ok": tn / td >= 0.9}
+
+
 def run(quick: bool = False) -> list[dict]:
     """Bench rows (see bench/__main__.py for the row format)."""
     from autograder.paths import SOLUTIONS, assignments
@@ -116,6 +141,7 @@ def run(quick: bool = False) -> list[dict]:
         rows.append({"name": f"grade_parallel_efficiency ({k} submissions, {cores} workers)",
                      "value": round(100 * eff, 1), "unit": "%", "peer": "1 worker", "ratio": round(t1 / tn, 3),
                      "budget": ">= 80 %", "ok": eff >= 0.8})
+        rows.append(_dask_row(source, many, tmp / "out-dask", k, cores, t1, tn))
     return rows
 
 

@@ -93,12 +93,15 @@ def test_quick_run_has_the_grading_rows(quick_report):
     """bench_grading in quick mode (the fixture assignment) gives the three grade_* rows with finite numbers,
     the ratio against nbgrader autograde of the same submission with a budget of 1.0x."""
     rows = {r["name"].split(" ")[0]: r for r in quick_report["rows"] if r["module"] == "grading"}
-    assert set(rows) == {"grade_cpu_per_submission", "grade_cpu_vs_nbgrader", "grade_parallel_efficiency"}, list(rows)
+    assert set(rows) == {"grade_cpu_per_submission", "grade_cpu_vs_nbgrader", "grade_parallel_efficiency",
+                         "grade_dask_efficiency"}, list(rows)
     peer = rows["grade_cpu_vs_nbgrader"]
     assert peer["unit"] == "x" and peer["budget"] == "<= 1.0x" and peer["value"] > 0 and peer["value"] == peer["ratio"]
     assert "nbgrader autograde" in peer["peer"]
     assert rows["grade_cpu_per_submission"]["unit"] == "CPU-s" and rows["grade_cpu_per_submission"]["value"] > 0
     assert rows["grade_parallel_efficiency"]["unit"] == "%" and rows["grade_parallel_efficiency"]["value"] > 0
+    dask = rows["grade_dask_efficiency"]  # through the Dask backend, against the local pool of the same run
+    assert dask["unit"] == "%" and dask["value"] > 0 and dask["ratio"] > 0 and "local pool" in dask["peer"]
 
 
 def test_clip_rows_time_the_function_notebook_04_uses(quick_report):
