@@ -260,6 +260,39 @@ def kept_equivalents(exercises, keep, root=None):
                   and _module_path(name.rsplit(".", 1)[0]) not in hidden)
 
 
+def gradlab_locations():
+    """Every folder the Python of the sandbox (this interpreter, this environment) could import the
+    ``gradlab`` package from: this course's own, and any other one on the path (a regular install in
+    site-packages, an editable install of another checkout)."""
+    import importlib.machinery
+
+    key = (str(Path(GRADLAB).resolve()), sys.executable, tuple(sys.path))
+    if key in _LOCATIONS:
+        return list(_LOCATIONS[key])
+    found = [key[0]]
+    try:
+        out = subprocess.run([sys.executable, "-I", "-c", "import importlib.util, json\n"
+                              "s = importlib.util.find_spec('gradlab')\n"
+                              "print(json.dumps(list(s.submodule_search_locations or []) if s else []))"],
+                             capture_output=True, text=True, timeout=60, cwd="/")
+        import json
+
+        extra = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else []
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        extra = []
+    spec = importlib.machinery.PathFinder.find_spec("gradlab", [p for p in sys.path if p])
+    extra += list(spec.submodule_search_locations or []) if spec else []
+    for path in extra:
+        path = str(Path(path).resolve())
+        if path not in found:
+            found.append(path)
+    _LOCATIONS[key] = tuple(found)
+    return found
+
+
+_LOCATIONS = {}  # gradlab_locations, per course folder and interpreter
+
+
 def filtered_gradlab(dest, hidden, root=None):
     """A copy of gradlab at ``dest`` without the ``hidden`` modules (nor their compiled files)."""
     root = Path(root or GRADLAB)
@@ -511,10 +544,14 @@ class Sandbox:
                 bind(path)
         for path in (sys.base_prefix, sys.prefix):
             bind(path)
-        if self._gradlab is not None:  # gradlab without the modules that answer this assignment
-            bind(self._gradlab, str(Path(GRADLAB).resolve()))
-        else:
-            bind(GRADLAB)
+        # This course's gradlab (filtered: without the modules that answer this assignment) at its own
+        # path and wherever else the Python of the sandbox would import gradlab from (a regular install
+        # in site-packages, an editable install pointing at another checkout), so every environment
+        # sees the same course with the same modules left out.
+        source = self._gradlab if self._gradlab is not None else GRADLAB
+        for where in gradlab_locations():
+            lines.append(f"mkdir -p {R}{q(where)} && mount --bind -o ro,nosuid,nodev {q(str(Path(source).resolve()))} "
+                         f"{R}{q(where)}")
         if Path(sys.prefix) != Path(sys.prefix).resolve():
             lines.append(f"mkdir -p {R}{q(str(Path(sys.prefix).parent))} && "
                          f"ln -s {q(str(Path(sys.prefix).resolve()))} {R}{q(sys.prefix)}")

@@ -795,10 +795,16 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
     deadline = t0 + limits.wall_seconds
     sandbox, cells, output, incidents = start_learner(plan, files, limits, uid, deadline, mode)
     status = incidents[0] if incidents else "graded"
-    for cell in cells:
+    for index, cell in enumerate(cells):
         err = cell.get("error") if isinstance(cell, dict) else None
         if isinstance(err, dict) and err.get("type") == "MemoryError" and status == "graded":
             status = "memory limit"
+        course_cell = index < len(plan.setup) and plan.setup[index]["origin"] == "course"
+        if (course_cell and isinstance(err, dict) and err.get("type") in ("ModuleNotFoundError", "ImportError")
+                and "gradlab" in str(err.get("message", "")) and status == "graded"):
+            # the course's own cell cannot import the course's own modules: the grader's environment
+            # is at fault, never the learner (docs/GRADING.md, the sandbox)
+            status = f"grader error (a course cell cannot import gradlab: {str(err.get('message'))[:80]})"
     probe = Sandbox(limits=limits, uid=uid, mode=mode, exercises=plan.exercises, keep=plan.needed)
     protections, not_enforced = probe.protections, probe.not_enforced
     cells = [_clean_cell(c, plan, i) for i, c in enumerate(cells) if isinstance(c, dict)]

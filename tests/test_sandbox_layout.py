@@ -1,5 +1,6 @@
 """The chroot the sandbox builds, read from its setup script (runs without root)."""
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -50,3 +51,19 @@ def test_userns_mode_builds_the_same_chroot_with_the_same_script():
     assert userns._unshare()[:3] == ["unshare", "--user", "--map-root-user"]
     assert userns._unshare()[3:] == root._unshare()[1:]
     assert userns._env(sandbox.HOME) == root._env(sandbox.HOME)
+
+
+def test_gradlab_is_bound_wherever_python_would_import_it_from(tmp_path, monkeypatch):
+    """A second gradlab on the path (a regular install in site-packages, an editable install of another
+    checkout) gets this course's filtered gradlab bound over it, so answer modules are hidden there too."""
+    other = tmp_path / "site-packages" / "gradlab"
+    shutil.copytree(sandbox.GRADLAB, other, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(sys, "path", [str(other.parent), *sys.path])
+    sandbox._LOCATIONS.clear()
+    assert str(other.resolve()) in sandbox.gradlab_locations()
+    sb = Sandbox(mode="root", exercises={"clip_by_value"})
+    sb._gradlab = tmp_path / "filtered"
+    script = sb._root_script(Path("/tmp/tg-x/root"), Path("/tmp/tg-runner"), 3, 4)
+    for where in (other.resolve(), sandbox.GRADLAB.resolve()):
+        assert f"mount --bind -o ro,nosuid,nodev {(tmp_path / 'filtered').resolve()} /tmp/tg-x/root{where}" in script
+    sandbox._LOCATIONS.clear()
