@@ -225,7 +225,8 @@ def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, 
     workers = max(1, int(workers or os.cpu_count() or 1))
     _log(progress, f"grading {len(learners)} learner(s) x {len(ids)} assignment(s): {len(jobs)} job(s), "
                    f"{fresh} already graded, {len(recorded)} recorded without grading (missing or refused), "
-                   f"{len(todo)} to grade, {workers} worker(s)")
+                   f"{len(todo)} to grade, "
+                   + (f"on the Dask cluster {scheduler}" if scheduler else f"{workers} worker(s)"))
     done = fresh
     for row in recorded:
         done += 1

@@ -230,3 +230,13 @@ def test_allow_weak_sandbox_needs_a_scheduler(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "autograder", "grade", str(tmp_path), "--out", str(tmp_path / "o"),
                            "--allow-weak-sandbox"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "--allow-weak-sandbox is for --scheduler" in proc.stderr
+
+
+def test_make_grade_passes_the_scheduler():
+    dry = subprocess.run(["make", "-n", "grade", "SUBMISSIONS=subs", "OUT=out", "SCHEDULER=tcp://127.0.0.1:8786"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    line = next(ln for ln in dry.stdout.splitlines() if "autograder grade " in ln)
+    assert line.split()[-6:] == ["grade", "subs", "--out", "out", "--scheduler", "tcp://127.0.0.1:8786"], line
+    plain = subprocess.run(["make", "-n", "grade"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert "--scheduler" not in plain.stdout
