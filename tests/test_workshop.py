@@ -45,7 +45,8 @@ def _secret_snippets():
     snippets = []
     for c in _cells(SOLUTION):
         src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        for pattern in (r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", r"### BEGIN SOLUTION\n(.*?)### END SOLUTION"):
+        for pattern in (r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
+                        r"### BEGIN SOLUTION\n(.*?)### END SOLUTION"):
             for block in re.findall(pattern, src, re.S):
                 snippets += [line.strip() for line in block.splitlines() if len(line.strip()) >= 25]
     released = RELEASED.read_text()
@@ -163,7 +164,8 @@ def test_nbgrader_export_gives_the_same_numbers(tmp_path):
     env = os.environ | {"TG_COURSE_ROOT": str(course), "TG_GRADEBOOK": str(course / "gradebook.db")}
     subprocess.run([sys.executable, "-m", "nbgrader", "export", "--to", str(tmp_path / "grades.csv")],
                    cwd=course, env=env, check=True, capture_output=True)
-    rows = {r["student_id"]: float(r["score"]) for r in csv.DictReader(io.StringIO((tmp_path / "grades.csv").read_text()))}
+    exported = csv.DictReader(io.StringIO((tmp_path / "grades.csv").read_text()))
+    rows = {r["student_id"]: float(r["score"]) for r in exported}
     assert rows == {"ann": pytest.approx(sum(cells.values())), "bob": pytest.approx(sum(two.values()))}
 
 
@@ -197,3 +199,239 @@ def test_a_result_that_the_release_does_not_know_is_refused(tmp_path):
     course, out = _course_with_results(tmp_path, [bad])
     with pytest.raises(GradebookError, match="no_such_cell"):
         write(out, course)
+
+
+# --- the hub, end to end (root) ---------------------------------------------------------------------------
+
+def _hub_skip_reason():
+    if os.geteuid() != 0:
+        return "the workshop hub makes user accounts and spawns servers as them: run as root (make test as root)"
+    if not Path("/usr/bin/python3.11").exists():
+        return "Debian's /usr/bin/python3.11 is missing (the hub's environment is built from it)"
+    if not Path("/usr/bin/chromium").exists():
+        return "/usr/bin/chromium is missing (make test installs it: tools/ensure_browser.sh)"
+    if shutil.which("npm") is None:
+        return "npm is missing (configurable-http-proxy is installed with it)"
+    return None
+
+
+PREFIX = Path(os.environ.get("TG_HUB_PREFIX", "/opt/taming-gradients"))
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Hub:
+    def __init__(self, base, state, exchange, names, passwords):
+        self.base, self.state, self.exchange = base, state, exchange
+        self.instructor, self.ann, self.bob = names
+        self.passwords = passwords
+
+    def home(self, user):
+        import pwd
+
+        return Path(pwd.getpwnam(user).pw_dir)
+
+    def as_user(self, user, *cmd, cwd=None, check=True):
+        """A command run as `user`, with the environment the hub gives that user's server."""
+        home = self.home(user)
+        env = {"HOME": str(home), "USER": user, "PATH": f"{PREFIX}/venv/bin:/usr/bin:/bin",
+               "TG_EXCHANGE": str(self.exchange)}
+        if user == self.instructor:
+            course = home / "taming-gradients"
+            env |= {"JUPYTER_CONFIG_PATH": f"{PREFIX}/etc/instructor:{PREFIX}/src/autograder",
+                    "TG_COURSE_ROOT": str(course), "TG_GRADEBOOK": str(course / "gradebook.db")}
+        else:
+            env |= {"JUPYTER_CONFIG_PATH": f"{PREFIX}/etc/learner"}
+        args = ["runuser", "-u", user, "--", "env", "-i", *[f"{k}={v}" for k, v in env.items()], *cmd]
+        return subprocess.run(args, cwd=cwd or home, capture_output=True, text=True, check=check, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def hub():
+    tag = f"tg{os.getpid() % 100000}"
+    names = (f"{tag}i", f"{tag}a", f"{tag}b")
+    root = Path(f"/srv/{tag}-workshop-test")
+    state, exchange = root / "state", root / "exchange"
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)
+    roster = root / "roster.csv"
+    roster.write_text(f"username,role\n{names[0]},instructor\n{names[1]},learner\n{names[2]},learner\n")
+    env = os.environ | {"TG_HUB_STATE": str(state), "TG_HUB_EXCHANGE": str(exchange), "TG_HUB_PREFIX": str(PREFIX)}
+    proc = None
+    try:
+        # The same script `make hub` runs; the environment in PREFIX is built once and then reused.
+        subprocess.run(["bash", str(ROOT / "workshop" / "setup.sh"), str(roster)], env=env, check=True,
+                       timeout=3600, stdout=subprocess.DEVNULL)
+        passwords = dict(line.split(",", 1) for line in (state / "passwords.csv").read_text().split()[1:])
+        port = _free_port()
+        env |= {"TG_HUB_API_PORT": str(_free_port()), "TG_HUB_PROXY_API_PORT": str(_free_port())}
+        log = open(root / "hub.log", "w")
+        proc = subprocess.Popen(["bash", str(ROOT / "workshop" / "start.sh"), str(port)], env=env,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        _wait_for(f"http://127.0.0.1:{port}/hub/api", proc, root / "hub.log")
+        yield Hub(f"http://127.0.0.1:{port}", state, exchange, names, passwords)
+    finally:
+        if proc is not None:
+            import signal
+
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGKILL)
+        subprocess.run([f"{PREFIX}/venv/bin/python", str(ROOT / "workshop" / "accounts.py"), "--remove",
+                        "--state", str(state)], check=False, stdout=subprocess.DEVNULL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _wait_for(url, proc, log, seconds=120):
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the hub exited ({proc.returncode}):\n{Path(log).read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except OSError:
+            time.sleep(1)
+    raise AssertionError(f"the hub did not answer at {url}:\n{Path(log).read_text()[-3000:]}")
+
+
+def _login(browser, hub, user):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{hub.base}/hub/login")
+    page.fill("#username_input", user)
+    page.fill("#password_input", hub.passwords[user])
+    page.click("#login_submit")
+    page.wait_for_url(re.compile(rf".*/user/{user}/lab.*"), timeout=180_000)
+    page.wait_for_selector(".jp-LabShell", timeout=120_000)
+    return context, page
+
+
+def _assignments(page, hub, user, action, assignment=ASSIGNMENT):
+    """What the Assignments tab sends: its server's nbgrader assignment_list API, from the logged-in page."""
+    url = f"{hub.base}/user/{user}/assignments" + (f"/{action}" if action else "?course_id=taming-gradients")
+    return page.evaluate("""async ([url, post, assignment]) => {
+        const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || '';
+        const r = await fetch(url, post ? {method: 'POST', headers: {'X-XSRFToken': decodeURIComponent(xsrf),
+            'Content-Type': 'application/x-www-form-urlencoded'},
+            body: 'course_id=taming-gradients&assignment_id=' + assignment} : {});
+        return {status: r.status, body: await r.text()};
+    }""", [url, bool(action), assignment])
+
+
+def _solved(released, solution):
+    """The released notebook with every solution cell's source from solutions/ (what a learner who
+    solved it all would submit; the test cells stay the released, visible ones)."""
+    nb = json.loads(Path(released).read_text())
+    answers = {_nbg(c)["grade_id"]: c["source"] for c in _cells(solution) if _nbg(c).get("solution")}
+    for c in nb["cells"]:
+        if _nbg(c).get("solution") and _nbg(c).get("grade_id") in answers:
+            c["source"] = answers[_nbg(c)["grade_id"]]
+    return json.dumps(nb)
+
+
+@pytest.mark.workshop
+@pytest.mark.skipif(_hub_skip_reason() is not None, reason=_hub_skip_reason() or "")
+@pytest.mark.timeout(3600)
+def test_round_trip_on_the_hub(hub):
+    """Release -> fetch and submit from two learners' servers -> collect -> make grade -> gradebook ->
+    Formgrader in its own tab shows the scores -> release_feedback -> the learner fetches it; and one
+    learner cannot open another's server or files."""
+    from playwright.sync_api import sync_playwright
+
+    I, A, B = hub.instructor, hub.ann, hub.bob
+    course = hub.home(I) / "taming-gradients"
+    cells = _grade_cells(RELEASED)
+    expected = {A: 0.0, B: sum(cells.values())}   # ann submits it untouched, bob solved it
+
+    # Homes closed to others; the course's environment readable by all.
+    for user in (I, A, B):
+        assert hub.home(user).stat().st_mode & 0o077 == 0, f"{hub.home(user)} is open to other users"
+    assert hub.as_user(A, f"{PREFIX}/venv/bin/python", "-c", "import gradlab, nbgrader").returncode == 0
+
+    released = hub.as_user(I, "nbgrader", "release_assignment", ASSIGNMENT, "--force", cwd=course, check=False)
+    assert released.returncode == 0, released.stderr[-2000:]
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"], headless=True)
+        try:
+            ctx_a, page_a = _login(browser, hub, A)
+            ctx_b, page_b = _login(browser, hub, B)
+            listed = _assignments(page_a, hub, A, None)
+            assert listed["status"] == 200 and ASSIGNMENT in listed["body"], listed
+            for page, user in ((page_a, A), (page_b, B)):
+                r = _assignments(page, hub, user, "fetch")
+                assert r["status"] == 200, r
+                assert (hub.home(user) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
+            # bob solves it (his notebook, owned by him), then both submit.
+            nb_b = hub.home(B) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+            nb_b.write_text(_solved(RELEASED, SOLUTION))
+            shutil.chown(nb_b, B, B)
+            for page, user in ((page_a, A), (page_b, B)):
+                r = _assignments(page, hub, user, "submit")
+                assert r["status"] == 200 and '"success": false' not in r["body"], r
+
+            # One learner cannot open another's server, nor read their files.
+            other = page_a.request.get(f"{hub.base}/user/{B}/api/contents", max_redirects=0)
+            assert other.status in (302, 403, 404), f"{A} reached {B}'s server: {other.status}"
+            peek = subprocess.run(["runuser", "-u", A, "--", "cat", str(nb_b)], capture_output=True)
+            assert peek.returncode != 0, f"{A} can read {B}'s notebook"
+
+            # The instructor collects; the course's grader grades; the results go into the gradebook.
+            collected = hub.as_user(I, "nbgrader", "collect", ASSIGNMENT, cwd=course, check=False)
+            assert collected.returncode == 0, collected.stderr[-2000:]
+            for user in (A, B):
+                sub = course / "submitted" / user / ASSIGNMENT
+                assert (sub / f"{ASSIGNMENT}.ipynb").is_file() and (sub / "timestamp.txt").is_file()
+            out = hub.state / "grades"
+            subprocess.run([sys.executable, "-m", "autograder", "grade", str(course / "submitted"), "--out", str(out),
+                            "--assignment", ASSIGNMENT, "--quiet"], cwd=ROOT, check=True, timeout=900)
+            grades = csv.DictReader(io.StringIO((out / "grades.csv").read_text()))
+            rows = {r["learner"]: float(r["score"]) for r in grades}
+            assert rows == pytest.approx(expected), rows
+            subprocess.run([sys.executable, "-m", "autograder", "gradebook", str(out), "--course", str(course)],
+                           cwd=ROOT, check=True, timeout=300)
+            subprocess.run(["chown", "-R", f"{I}:{I}", str(course)], check=True)
+
+            exported = hub.as_user(I, "nbgrader", "export", "--to", str(course / "export.csv"), cwd=course,
+                                   check=False)
+            assert exported.returncode == 0, exported.stderr[-2000:]
+            export = {r["student_id"]: float(r["score"])
+                      for r in csv.DictReader(io.StringIO((course / "export.csv").read_text()))}
+            assert export == pytest.approx(expected)
+
+            # The Formgrader, in a tab of its own (JupyterHub >= 4.1 forbids it in Lab's iframe).
+            ctx_i, page_i = _login(browser, hub, I)
+            tab = ctx_i.new_page()
+            tab.goto(f"{hub.base}/user/{I}/formgrader/manage_students")
+            for user in (A, B):
+                tab.wait_for_selector(f"text={user}", timeout=60_000)
+            text = tab.inner_text("body")
+            for user, score in expected.items():
+                row = next(line for line in text.splitlines() if user in line)
+                assert f"{score:g}" in row.replace(".0 ", " ").replace(".00", ""), (user, row)
+
+            # Feedback goes back through the exchange; ann fetches it; nothing secret in it.
+            fb = hub.as_user(I, "nbgrader", "release_feedback", ASSIGNMENT, cwd=course, check=False)
+            assert fb.returncode == 0, fb.stderr[-2000:]
+            r = _assignments(page_a, hub, A, "fetch_feedback")
+            assert r["status"] == 200, r
+            got = list((hub.home(A) / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
+            assert got, f"no feedback fetched into {hub.home(A) / ASSIGNMENT}"
+            html = got[0].read_text()
+            assert A in html and "score" in html
+            leaked = [s for s in _secret_snippets() if s in html]
+            assert not leaked, leaked[:3]
+        finally:
+            browser.close()

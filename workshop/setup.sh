@@ -45,7 +45,10 @@ chmod 700 "$PREFIX/src/solutions"
 
 # 2. The environment: a venv from Debian's Python, the pinned dependencies, the project non-editable.
 VENV="$PREFIX/venv"
-DEPS_KEY=$(sha256sum < "$REPO/pyproject.toml" | cut -c1-16)
+# The cache key: the pins this environment installs (the dependencies and the hub extra), nothing else.
+DEPS_KEY=$("$PYTHON" -c 'import sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]
+print(sorted(p["dependencies"]), sorted(p["optional-dependencies"]["hub"]))' "$REPO/pyproject.toml" \
+    | sha256sum | cut -c1-16)
 if [ ! -x "$VENV/bin/python" ] || [ "$(cat "$VENV/.deps-key" 2>/dev/null)" != "$DEPS_KEY" ]; then
     rm -rf "$VENV"
     "$PYTHON" -m venv "$VENV"
