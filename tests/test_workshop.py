@@ -319,15 +319,16 @@ def _login(browser, hub, user):
 
 
 def _assignments(page, hub, user, action, assignment=ASSIGNMENT):
-    """What the Assignments tab sends: its server's nbgrader assignment_list API, from the logged-in page."""
-    url = f"{hub.base}/user/{user}/assignments" + (f"/{action}" if action else "?course_id=taming-gradients")
-    return page.evaluate("""async ([url, post, assignment]) => {
-        const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || '';
-        const r = await fetch(url, post ? {method: 'POST', headers: {'X-XSRFToken': decodeURIComponent(xsrf),
-            'Content-Type': 'application/x-www-form-urlencoded'},
-            body: 'course_id=taming-gradients&assignment_id=' + assignment} : {});
-        return {status: r.status, body: await r.text()};
-    }""", [url, bool(action), assignment])
+    """What the Assignments tab sends: its server's nbgrader assignment_list API, with the logged-in
+    browser session's cookies and XSRF token."""
+    base = f"{hub.base}/user/{user}/assignments"
+    if not action:
+        r = page.request.get(f"{base}?course_id=taming-gradients")
+    else:
+        xsrf = next((c["value"] for c in page.context.cookies() if c["name"] == "_xsrf"), "")
+        r = page.request.post(f"{base}/{action}", headers={"X-XSRFToken": xsrf, "Referer": page.url},
+                              form={"course_id": "taming-gradients", "assignment_id": assignment}, timeout=120_000)
+    return {"status": r.status, "body": r.text()}
 
 
 def _solved(released, solution):
