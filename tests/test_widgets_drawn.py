@@ -20,8 +20,8 @@ from gradlab.explorers.base import DPI, MIN_FONT_PT, Explorer, power_of_ten_labe
 from matplotlib.legend import Legend
 from matplotlib.text import Text
 
-from bench.bench_widgets import build, reference_functions
 from autograder.paths import ROOT
+from bench.bench_widgets import build, reference_functions
 
 NAMES = list(MODULES)
 

@@ -2,9 +2,10 @@
 
 The server runs from the project's virtual environment with the course's config path: a learner's lab
 ``JUPYTER_CONFIG_PATH=<repo>/autograder/learner:<repo>/autograder`` (nbgrader's instructor tools off), an
-instructor's ``<repo>/autograder`` (so nbgrader reads the course's ``nbgrader_config.py``); everything it writes for itself (runtime files,
-workspaces, user config and data, IPython profile) goes to a temporary directory, so a test never reads
-the developer's own Jupyter settings and never writes outside that directory and the notebook dir.
+instructor's ``<repo>/autograder`` (so nbgrader reads the course's ``nbgrader_config.py``); everything it
+writes for itself (runtime files, workspaces, user config and data, IPython profile) goes to a temporary
+directory, so a test never reads the developer's own Jupyter settings and never writes outside that
+directory and the notebook dir.
 """
 
 from __future__ import annotations
