@@ -217,3 +217,32 @@ def test_a_submission_delegating_to_the_framework_loses_those_cells_and_is_told_
     assert row["status"] == "graded" and set(failed) == LOSES[assignment], (failed, result["cells"])
     for grade_id, message in failed.items():
         assert "by hand" in message or "must not call" in message, (grade_id, message)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_global_norm_handed_to_a_gradlab_helper_loses_its_hidden_cell(tmp_path):
+    """03's global_norm that is gradlab.training.grad_norm under another name (reachable: 03's setup imports
+    gradlab.training) loses the hidden cell, told why; every other cell keeps its points."""
+    import json
+    import shutil
+
+    from autograder.grade import grade_all, result_path
+    from autograder.paths import SOLUTIONS
+
+    assignment = "03_clipping_by_hand"
+    source = tmp_path / "source"
+    shutil.copytree(SOLUTIONS / assignment, source / assignment)
+    nb = notebooks.read(notebook_path(assignment))
+    for cell in nb["cells"]:
+        if notebooks.is_solution(cell) and notebooks.grade_id(cell) == "global_norm":
+            cell["source"] = "from gradlab.training import grad_norm as global_norm\n"
+    dest = tmp_path / "submitted" / "aliaser" / assignment
+    dest.mkdir(parents=True)
+    (dest / f"{assignment}.ipynb").write_text(json.dumps(nb))
+    out = tmp_path / "out"
+    (row,) = grade_all(tmp_path / "submitted", out, source=source, workers=1, progress=False)
+    result = json.loads(result_path(out, "aliaser", assignment).read_text())
+    failed = {t["grade_id"]: t["message"] or "" for t in result["tests"] if not t["passed"]}
+    assert row["status"] == "graded" and set(failed) == {"global_norm_random_and_float32"}, (failed, result["cells"])
+    assert "by hand" in failed["global_norm_random_and_float32"], failed
