@@ -190,11 +190,9 @@ LOSES = {"03_clipping_by_hand": {"clip_by_value_matches_torch", "global_norm_ran
          "06_tensorflow_keras": {"clip_by_global_norm_tf_matches_tf"}}
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("assignment", sorted(DELEGATING))
-def test_a_submission_delegating_to_the_framework_loses_those_cells_and_is_told_why(tmp_path, assignment):
-    """Handing a by-hand exercise to torch or TensorFlow fails its hidden test with a message saying so."""
+def _grade_answered(tmp_path, assignment, answers):
+    """Grade the solution of ``assignment`` with the exercise cells ``answers`` ({grade_id: source})
+    replaced, with the real class grader: (its grades.csv row, {grade_id: message} of failed tests, result)."""
     import json
     import shutil
 
@@ -205,15 +203,24 @@ def test_a_submission_delegating_to_the_framework_loses_those_cells_and_is_told_
     shutil.copytree(SOLUTIONS / assignment, source / assignment)
     nb = notebooks.read(notebook_path(assignment))
     for cell in nb["cells"]:
-        if notebooks.is_solution(cell) and notebooks.grade_id(cell) in DELEGATING[assignment]:
-            cell["source"] = DELEGATING[assignment][notebooks.grade_id(cell)]
-    dest = tmp_path / "submitted" / "delegator" / assignment
+        if notebooks.is_solution(cell) and notebooks.grade_id(cell) in answers:
+            cell["source"] = answers[notebooks.grade_id(cell)]
+    dest = tmp_path / "submitted" / "learner" / assignment
     dest.mkdir(parents=True)
     (dest / f"{assignment}.ipynb").write_text(json.dumps(nb))
     out = tmp_path / "out"
     (row,) = grade_all(tmp_path / "submitted", out, source=source, workers=1, progress=False)
-    result = json.loads(result_path(out, "delegator", assignment).read_text())
+    result = json.loads(result_path(out, "learner", assignment).read_text())
     failed = {t["grade_id"]: t["message"] or "" for t in result["tests"] if not t["passed"]}
+    return row, failed, result
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("assignment", sorted(DELEGATING))
+def test_a_submission_delegating_to_the_framework_loses_those_cells_and_is_told_why(tmp_path, assignment):
+    """Handing a by-hand exercise to torch or TensorFlow fails its hidden test with a message saying so."""
+    row, failed, result = _grade_answered(tmp_path, assignment, DELEGATING[assignment])
     assert row["status"] == "graded" and set(failed) == LOSES[assignment], (failed, result["cells"])
     for grade_id, message in failed.items():
         assert "by hand" in message or "must not call" in message, (grade_id, message)
@@ -224,25 +231,7 @@ def test_a_submission_delegating_to_the_framework_loses_those_cells_and_is_told_
 def test_global_norm_handed_to_a_gradlab_helper_loses_its_hidden_cell(tmp_path):
     """03's global_norm that is gradlab.training.grad_norm under another name (reachable: 03's setup imports
     gradlab.training) loses the hidden cell, told why; every other cell keeps its points."""
-    import json
-    import shutil
-
-    from autograder.grade import grade_all, result_path
-    from autograder.paths import SOLUTIONS
-
-    assignment = "03_clipping_by_hand"
-    source = tmp_path / "source"
-    shutil.copytree(SOLUTIONS / assignment, source / assignment)
-    nb = notebooks.read(notebook_path(assignment))
-    for cell in nb["cells"]:
-        if notebooks.is_solution(cell) and notebooks.grade_id(cell) == "global_norm":
-            cell["source"] = "from gradlab.training import grad_norm as global_norm\n"
-    dest = tmp_path / "submitted" / "aliaser" / assignment
-    dest.mkdir(parents=True)
-    (dest / f"{assignment}.ipynb").write_text(json.dumps(nb))
-    out = tmp_path / "out"
-    (row,) = grade_all(tmp_path / "submitted", out, source=source, workers=1, progress=False)
-    result = json.loads(result_path(out, "aliaser", assignment).read_text())
-    failed = {t["grade_id"]: t["message"] or "" for t in result["tests"] if not t["passed"]}
+    answers = {"global_norm": "from gradlab.training import grad_norm as global_norm\n"}
+    row, failed, result = _grade_answered(tmp_path, "03_clipping_by_hand", answers)
     assert row["status"] == "graded" and set(failed) == {"global_norm_random_and_float32"}, (failed, result["cells"])
     assert "by hand" in failed["global_norm_random_and_float32"], failed
