@@ -171,19 +171,32 @@ def _grade_on_cluster(scheduler, learners, todo, source, limits, worker_memory, 
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_paths(submissions, out, source, assignment=None):
+    """(out, source, submissions) resolved, or SystemExit with a message for an instructor's slip: a
+    missing folder, OUT inside the submissions (or holding them), a source without assignments, or an
+    assignment the source does not have."""
+    out, source, submissions = Path(out).resolve(), Path(source).resolve(), Path(submissions).resolve()
+    if not submissions.is_dir():
+        raise SystemExit(f"error: submissions folder {submissions} does not exist")
+    if out == submissions or submissions in out.parents or out in submissions.parents:
+        raise SystemExit("error: --out must not be inside the submissions folder (nor contain it)")
+    if not source.is_dir():
+        raise SystemExit(f"error: source folder {source} does not exist (--source: the course's solutions/)")
+    ids = assignments(source)
+    if not ids:
+        raise SystemExit(f"error: no assignments (NN_topic folders) in {source}")
+    if assignment is not None and assignment not in ids:
+        raise SystemExit(f"error: no assignment {assignment} in {source} (there are: {', '.join(ids)})")
+    return out, source, submissions
+
+
 def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, mode=None, progress=True,
               regrade=False, only=None, assignments_only=None, worker_memory=None, scheduler=None,
               allow_weak_sandbox=False):
     """Grade every learner x assignment; returns the rows of grades.csv (see the module docstring).
     With ``scheduler`` (a Dask scheduler's address) the jobs run on that cluster (``dask_backend``)."""
-    out = Path(out).resolve()
-    source = Path(source).resolve()
-    submissions = Path(submissions).resolve()
-    if out == submissions or submissions in out.parents or out in submissions.parents:
-        raise SystemExit("error: --out must not be inside the submissions folder (nor contain it)")
+    out, source, submissions = check_paths(submissions, out, source)
     ids = assignments(source)
-    if not ids:
-        raise SystemExit(f"error: no assignments (NN_topic folders) in {source}")
     if assignments_only:
         unknown = sorted(set(assignments_only) - set(ids))
         if unknown:

@@ -72,6 +72,13 @@ def main(args):
 
 def main_one(args):
     """CLI entry of ``grade-one``: one learner x assignment, its result file written at the end."""
+    from .batch import check_paths
+    from .job import find_learner
+
+    check_paths(args.submissions, args.out, args.source, args.assignment)
+    if find_learner(args.submissions, args.learner) is None:
+        raise SystemExit(f"error: no learner {args.learner!r} in {args.submissions} "
+                         "(`python -m autograder jobs SUBMISSIONS` lists the class's jobs)")
     worker_setup(args.parent_pid, _memory(args))
     row = grade_one(args.submissions, args.learner, args.assignment, args.out, source=args.source,
                     limits=_limits(args), mode=args.mode)

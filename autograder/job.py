@@ -99,7 +99,11 @@ def grade_one(submissions, learner, assignment, out, *, source=SOLUTIONS, limits
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["elapsed_s"] = round(time.monotonic() - t0, 3)
-    return record(out, learner, assignment, result, submission_hash=digest or "unknown", source_hash=source_hash)
+    # A grader error is the grader's (or its machine's) fault, not the submission's: the row says so, and
+    # the result is not final, so the next run grades the job again instead of keeping the error.
+    final = not str(result.get("status", "")).startswith("grader error")
+    return record(out, learner, assignment, result, submission_hash=digest or "unknown", source_hash=source_hash,
+                  final=final)
 
 
 def stage_missing():

@@ -618,11 +618,17 @@ class Sandbox:
         # PID 1 of its PID namespace and the inner setpriv sets its parent-death signal too (after the
         # change of user, which clears it), so a grader killed with SIGKILL takes its sandboxes, and all
         # they started, along.
-        cmd = ["setpriv", "--pdeathsig", "KILL", "--", *cmd]
+        # Without setpriv (a minimal image: the rlimits mode), prctl in the child before exec does the same.
+        preexec = None
+        if shutil.which("setpriv"):
+            cmd = ["setpriv", "--pdeathsig", "KILL", "--", *cmd]
+        else:
+            preexec = _die_with_parent
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 pass_fds=(req_r, resp_w), start_new_session=True, cwd=cwd, env={"PATH": os.environ["PATH"]},
+                preexec_fn=preexec,
             )
         finally:
             os.close(req_r)
@@ -832,6 +838,14 @@ class Sandbox:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _die_with_parent():
+    """In a child before exec: SIGKILL when the parent (the grader's thread) dies (prctl PR_SET_PDEATHSIG)."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 class SandboxError(RuntimeError):
