@@ -16,6 +16,7 @@ not the course).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -33,18 +34,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # colours in the kernel's tracebacks
 
 def execute(notebook_path, *, timeout=CELL_TIMEOUT_S):
     """Execute a notebook in a temporary copy of its folder; returns wall seconds. Raises on a failing cell."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook_path = Path(notebook_path)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    with tempfile.TemporaryDirectory(prefix="bench-nb-") as tmp:
-        workdir = Path(tmp) / notebook_path.parent.name
-        shutil.copytree(notebook_path.parent, workdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        nb = nbformat.read(workdir / notebook_path.name, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(workdir)}})
+    with _client(notebook_path, timeout) as (client, _nb):
         t0 = time.perf_counter()
         client.execute()
         return time.perf_counter() - t0
@@ -56,18 +46,7 @@ def cell_times(notebook_path, *, timeout=CELL_TIMEOUT_S):
     One entry per code cell, timed from the request to the reply (what a learner waits for each cell).
     Raises on a failing cell.
     """
-    import nbformat
-    from nbclient import NotebookClient
-
-    notebook_path = Path(notebook_path)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    with tempfile.TemporaryDirectory(prefix="bench-nb-") as tmp:
-        workdir = Path(tmp) / notebook_path.parent.name
-        shutil.copytree(notebook_path.parent, workdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        nb = nbformat.read(workdir / notebook_path.name, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(workdir)}})
+    with _client(notebook_path, timeout) as (client, nb):
         times = []
         t0 = time.perf_counter()
         with client.setup_kernel():
@@ -79,6 +58,23 @@ def cell_times(notebook_path, *, timeout=CELL_TIMEOUT_S):
                 client.execute_cell(cell, index)
                 times.append((cell.get("id", str(index)), time.perf_counter() - t1))
         return start, times
+
+
+@contextlib.contextmanager
+def _client(notebook_path, timeout):
+    """(an nbclient client, the notebook) on a temporary copy of the notebook's folder."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook_path = Path(notebook_path)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    with tempfile.TemporaryDirectory(prefix="bench-nb-") as tmp:
+        workdir = Path(tmp) / notebook_path.parent.name
+        shutil.copytree(notebook_path.parent, workdir, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        nb = nbformat.read(workdir / notebook_path.name, as_version=4)
+        yield NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                             resources={"metadata": {"path": str(workdir)}}), nb
 
 
 def _quick_notebook(folder):
