@@ -286,11 +286,7 @@ def _stage_folder(learner_dir, assignment, sink):
 
 def _zip_chunks(zf, info):
     with zf.open(info) as src:
-        while True:
-            chunk = src.read(CHUNK)
-            if not chunk:
-                return
-            yield chunk
+        yield from _file_chunks(src)
 
 
 def _stage_zip(path, learner, assignment, sink):
