@@ -1,0 +1,76 @@
+"""Typical mistakes in notebook 04 (see tests/mistakes/__init__.py for the format)."""
+# ruff: noqa: E501 (the entries quote solution lines verbatim)
+
+ALL_FINITE = "np.isfinite(np.asarray(g)).all()"
+GUARD = ("    if not all_finite(grads):\n        return num_skipped + 1\n    for p, g in zip(params, grads, strict=True):\n"
+         "        p -= lr * np.asarray(g)\n")
+
+MISTAKES = [
+    # detect_spikes
+    dict(grade_id="detect_spikes", name="includes_current", kind="common", why="the window includes the current loss",
+         replace=[("w = losses[max(0, i - window):i]", "w = losses[max(0, i - window):i + 1]")]),
+    dict(grade_id="detect_spikes", name="nonfinite_kept_in_window", kind="common",
+         why="a NaN or Inf stays in the rolling window: its median is NaN and no later spike is seen",
+         replace=[("        w = w[np.isfinite(w)]\n", "")]),
+    dict(grade_id="detect_spikes", name="nan_not_flagged", kind="common", why="a NaN loss is not a spike",
+         replace=[("        if not np.isfinite(value):\n            flags[i] = True\n            continue\n", "")]),
+    dict(grade_id="detect_spikes", name="std_not_mad", kind="rare", why="the standard deviation instead of the MAD",
+         replace=[("mad = np.median(np.abs(w - med))", "mad = np.std(w)")]),
+    dict(grade_id="detect_spikes", name="mean_not_median", kind="rare", why="the mean instead of the median",
+         replace=[("med = np.median(w)", "med = np.mean(w)")]),
+    dict(grade_id="detect_spikes", name="window_one_short", kind="rare", why="the window holds window - 1 losses",
+         replace=[("max(0, i - window)", "max(0, i - window + 1)")]),
+    dict(grade_id="detect_spikes", name="min_history_off_by_one", kind="rare", why="needs min_history + 1 values",
+         replace=[("if w.size < min_history:", "if w.size <= min_history:")]),
+    dict(grade_id="detect_spikes", name="two_sided", kind="rare", why="a sudden drop of the loss is flagged too",
+         replace=[("flags[i] = value > med + threshold * mad", "flags[i] = abs(value - med) > threshold * mad")]),
+    dict(grade_id="detect_spikes", name="at_or_above", kind="rare",
+         why=">= instead of >: on a flat loss (MAD 0) every step is a spike",
+         replace=[("flags[i] = value > med + threshold * mad", "flags[i] = value >= med + threshold * mad")]),
+    # all_finite
+    dict(grade_id="all_finite", name="isnan_only", kind="common", why="np.isnan misses Inf",
+         replace=[(ALL_FINITE, "(~np.isnan(np.asarray(g))).all()")]),
+    dict(grade_id="all_finite", name="first_only", kind="common", why="only the first array is checked",
+         replace=[("for g in grads)", "for g in grads[:1])")]),
+    dict(grade_id="all_finite", name="any_array", kind="common", why="True when any one array is finite",
+         replace=[("bool(all(", "bool(any(")]),
+    dict(grade_id="all_finite", name="any_entry", kind="rare", why="True when any entry of each array is finite",
+         replace=[(ALL_FINITE, "np.isfinite(np.asarray(g)).any()")]),
+    dict(grade_id="all_finite", name="empty_false", kind="rare", why="an empty list is reported non-finite",
+         replace=[("return bool(all(", "return bool(grads) and bool(all(")]),
+    dict(grade_id="all_finite", name="sum_shortcut", kind="rare",
+         why="checks np.sum(g): huge finite entries overflow to inf, and +inf + -inf is NaN",
+         replace=[(ALL_FINITE, "np.isfinite(np.sum(np.asarray(g)))")]),
+    # guarded_sgd_step
+    dict(grade_id="guarded_sgd_step", name="checks_as_it_goes", kind="common",
+         why="each gradient is checked just before its parameter is updated: earlier ones already moved",
+         replace=[(GUARD, "    for p, g in zip(params, grads, strict=True):\n        if not all_finite([g]):\n"
+                          "            return num_skipped + 1\n        p -= lr * np.asarray(g)\n")]),
+    dict(grade_id="guarded_sgd_step", name="rebinds", kind="common", why="p = p - lr * g rebinds, nothing is updated",
+         replace=[("p -= lr * np.asarray(g)", "p = p - lr * np.asarray(g)")]),
+    dict(grade_id="guarded_sgd_step", name="count_not_incremented", kind="common", why="the skip is not counted",
+         replace=[("return num_skipped + 1", "return num_skipped")]),
+    dict(grade_id="guarded_sgd_step", name="updates_anyway", kind="common", why="counts the bad step but takes it",
+         replace=[("    if not all_finite(grads):\n        return num_skipped + 1\n",
+                   "    if not all_finite(grads):\n        num_skipped += 1\n")]),
+    dict(grade_id="guarded_sgd_step", name="wrong_sign", kind="common", why="p += lr * g (ascent)",
+         replace=[("p -= lr * np.asarray(g)", "p += lr * np.asarray(g)")]),
+    dict(grade_id="guarded_sgd_step", name="grads_scaled_in_place", kind="rare", why="g *= lr changes the caller's gradients",
+         replace=[("        p -= lr * np.asarray(g)\n", "        g *= lr\n        p -= g\n")]),
+    # first_bad_step
+    dict(grade_id="first_bad_step", name="loss_only", kind="common", why="only the loss is checked",
+         replace=[("bad = ~np.isfinite(loss) | ~np.isfinite(norm)", "bad = ~np.isfinite(loss)")]),
+    dict(grade_id="first_bad_step", name="isnan_only", kind="common", why="np.isnan misses an Inf norm",
+         replace=[("bad = ~np.isfinite(loss) | ~np.isfinite(norm)", "bad = np.isnan(loss) | np.isnan(norm)")]),
+    dict(grade_id="first_bad_step", name="threshold_ignored", kind="common", why="max_grad_norm is ignored",
+         replace=[("        bad |= norm > max_grad_norm\n", "        pass\n")]),
+    dict(grade_id="first_bad_step", name="step_zero_is_none", kind="common", why="step 0 is falsy: returns None",
+         replace=[("if hits.size else None", "if hits.size and hits[0] else None")]),
+    dict(grade_id="first_bad_step", name="last_bad", kind="rare", why="the last bad step, not the first",
+         replace=[("int(hits[0])", "int(hits[-1])")]),
+    dict(grade_id="first_bad_step", name="at_threshold_bad", kind="rare",
+         why="a norm exactly at max_grad_norm counts as bad (>= instead of >)",
+         replace=[("bad |= norm > max_grad_norm", "bad |= norm >= max_grad_norm")]),
+    dict(grade_id="first_bad_step", name="lengths_unchecked", kind="rare", why="unequal lengths broadcast, no ValueError",
+         replace=[("    if loss.shape != norm.shape:\n", "    if loss.ndim != 1 and loss.shape != norm.shape:\n")]),
+]
