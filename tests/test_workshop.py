@@ -3,7 +3,8 @@
 Everywhere: the roster's format, and the course grader's results into nbgrader's gradebook (scores per
 grade cell, `nbgrader export`, the feedback layout `release_feedback` reads, no hidden test or solution).
 As root (marked ``workshop``): workshop/setup.sh builds the hub in /opt (cached), throwaway accounts log in
-in headless Chromium, and nbgrader's round trip runs end to end through the exchange.
+in headless Chromium, and nbgrader's round trip runs end to end through the exchange: the learners fetch, submit
+and fetch feedback by clicking in JupyterLab's Assignments tab (tests/browser/assignments.py).
 """
 
 import csv
@@ -24,6 +25,7 @@ sys.path.insert(0, str(ROOT / "workshop"))
 from roster import RosterError, parse_roster  # noqa: E402
 
 ASSIGNMENT = "03_clipping_by_hand"
+COURSE_ID = "taming-gradients"
 RELEASED = ROOT / "course" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 SOLUTION = ROOT / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 
@@ -206,12 +208,13 @@ def test_a_result_that_the_release_does_not_know_is_refused(tmp_path):
 def _hub_skip_reason():
     if os.geteuid() != 0:
         return "the workshop hub makes user accounts and spawns servers as them: run as root (make test as root)"
-    if not Path("/usr/bin/python3.11").exists():
-        return "Debian's /usr/bin/python3.11 is missing (the hub's environment is built from it)"
+    apt = shutil.which("apt-get") is not None   # workshop/setup.sh installs python3.11-venv and npm with it
+    if not Path("/usr/bin/python3.11").exists() and not apt:
+        return "Debian's /usr/bin/python3.11 is missing (the hub's environment is built from it) and no apt-get"
     if not Path("/usr/bin/chromium").exists():
         return "/usr/bin/chromium is missing (make test installs it: tools/ensure_browser.sh)"
-    if shutil.which("npm") is None:
-        return "npm is missing (configurable-http-proxy is installed with it)"
+    if shutil.which("npm") is None and not apt:
+        return "npm is missing (configurable-http-proxy is installed with it) and no apt-get to install it"
     return None
 
 
@@ -318,19 +321,6 @@ def _login(browser, hub, user):
     return context, page
 
 
-def _assignments(page, hub, user, action, assignment=ASSIGNMENT):
-    """What the Assignments tab sends: its server's nbgrader assignment_list API, with the logged-in
-    browser session's cookies and XSRF token."""
-    base = f"{hub.base}/user/{user}/assignments"
-    if not action:
-        r = page.request.get(f"{base}?course_id=taming-gradients")
-    else:
-        xsrf = next((c["value"] for c in page.context.cookies() if c["name"] == "_xsrf"), "")
-        r = page.request.post(f"{base}/{action}", headers={"X-XSRFToken": xsrf, "Referer": page.url},
-                              form={"course_id": "taming-gradients", "assignment_id": assignment}, timeout=120_000)
-    return {"status": r.status, "body": r.text()}
-
-
 def _solved(released, solution):
     """The released notebook with every solution cell's source from solutions/ (what a learner who
     solved it all would submit; the test cells stay the released, visible ones)."""
@@ -346,9 +336,11 @@ def _solved(released, solution):
 @pytest.mark.skipif(_hub_skip_reason() is not None, reason=_hub_skip_reason() or "")
 @pytest.mark.timeout(3600)
 def test_round_trip_on_the_hub(hub):
-    """Release -> fetch and submit from two learners' servers -> collect -> make grade -> gradebook ->
-    Formgrader in its own tab shows the scores -> release_feedback -> the learner fetches it; and one
-    learner cannot open another's server or files."""
+    """Release -> two learners fetch and submit by clicking in their Assignments tab -> collect -> make grade
+    -> gradebook -> the Formgrader in its own tab shows the scores -> release_feedback -> each learner
+    fetches feedback from the tab; and one learner cannot open another's server or files."""
+    from browser import assignments as assignment_tab
+    from browser.ui import CHROMIUM, CHROMIUM_ARGS, PageRecorder
     from playwright.sync_api import sync_playwright
 
     I, A, B = hub.instructor, hub.ann, hub.bob
@@ -365,27 +357,34 @@ def test_round_trip_on_the_hub(hub):
     assert released.returncode == 0, released.stderr[-2000:]
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"], headless=True)
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
-            ctx_a, page_a = _login(browser, hub, A)
-            ctx_b, page_b = _login(browser, hub, B)
-            listed = _assignments(page_a, hub, A, None)
-            assert listed["status"] == 200 and ASSIGNMENT in listed["body"], listed
-            for page, user in ((page_a, A), (page_b, B)):
-                r = _assignments(page, hub, user, "fetch")
-                assert r["status"] == 200, r
-                assert (hub.home(user) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file()
-            # bob solves it (his notebook, owned by him), then both submit.
+            # Each learner opens the Assignments tab (Nbgrader > Assignment List) and clicks Fetch.
+            tabs, recorders = {}, {}
+            for user in (A, B):
+                _, page = _login(browser, hub, user)
+                recorders[user] = PageRecorder(page)
+                with recorders[user].evidence_on_failure(f"workshop-{user}-fetch"):
+                    tabs[user] = assignment_tab.open_tab(page, COURSE_ID)
+                    assignment_tab.click(tabs[user], "released", ASSIGNMENT, then="fetched")
+                assert (hub.home(user) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file(), f"{user} fetched nothing"
+            # bob solves it (his notebook, owned by him); then each clicks Submit.
             nb_b = hub.home(B) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
             nb_b.write_text(_solved(RELEASED, SOLUTION))
             shutil.chown(nb_b, B, B)
-            for page, user in ((page_a, A), (page_b, B)):
-                r = _assignments(page, hub, user, "submit")
-                assert r["status"] == 200 and '"success": false' not in r["body"], r
+            for user in (A, B):
+                with recorders[user].evidence_on_failure(f"workshop-{user}-submit"):
+                    assignment_tab.click(tabs[user], "fetched", ASSIGNMENT, then="submitted")
+                inbound = list((hub.exchange / COURSE_ID / "inbound").glob(f"{user}+{ASSIGNMENT}+*"))
+                assert len(inbound) == 1, f"{user}'s Submit left {len(inbound)} submissions in the exchange"
 
-            # One learner cannot open another's server, nor read their files.
-            other = page_a.request.get(f"{hub.base}/user/{B}/api/contents", max_redirects=0)
-            assert other.status in (302, 403, 404), f"{A} reached {B}'s server: {other.status}"
+            # One learner cannot open another's server (ann's browser session, redirects followed), nor
+            # read their files.
+            page_a = tabs[A].page
+            for path in ("lab", f"api/contents/{ASSIGNMENT}"):
+                other = page_a.request.get(f"{hub.base}/user/{B}/{path}")
+                assert other.status in (403, 404), f"{A} opened {B}'s /user/{B}/{path}: HTTP {other.status}"
+                assert f"{ASSIGNMENT}.ipynb" not in other.text(), f"{A} saw {B}'s files"
             peek = subprocess.run(["runuser", "-u", A, "--", "cat", str(nb_b)], capture_output=True)
             assert peek.returncode != 0, f"{A} can read {B}'s notebook"
 
@@ -415,27 +414,29 @@ def test_round_trip_on_the_hub(hub):
             # The Formgrader, in a tab of its own (JupyterHub >= 4.1 forbids it in Lab's iframe).
             ctx_i, page_i = _login(browser, hub, I)
             tab = ctx_i.new_page()
-            tab.goto(f"{hub.base}/user/{I}/formgrader/manage_students")
-            for user in (A, B):
-                tab.wait_for_selector(f"text={user}", timeout=60_000)
-            text = tab.inner_text("body")
-            rows_shown = {user: next(line for line in text.splitlines() if user in line) for user in (A, B)}
-            # The scores the tab shows come from the Formgrader's API, read here with the tab's session.
-            students = json.loads(tab.request.get(f"{hub.base}/user/{I}/formgrader/api/students").text())
-            shown = {s["id"]: float(s["score"]) for s in students}
-            assert shown == pytest.approx(expected), (shown, rows_shown)
-            assert f"{expected[B]:g}" in rows_shown[B].replace(".00", "").replace(".0", ""), rows_shown
+            with PageRecorder(tab).evidence_on_failure("workshop-formgrader"):
+                tab.goto(f"{hub.base}/user/{I}/formgrader/manage_students")
+                for user in (A, B):
+                    tab.wait_for_selector(f"text={user}", timeout=60_000)
+                text = tab.inner_text("body")
+                rows_shown = {user: next(line for line in text.splitlines() if user in line) for user in (A, B)}
+                # The scores the tab shows come from the Formgrader's API, read here with the tab's session.
+                students = json.loads(tab.request.get(f"{hub.base}/user/{I}/formgrader/api/students").text())
+                shown = {s["id"]: float(s["score"]) for s in students}
+                assert shown == pytest.approx(expected), (shown, rows_shown)
+                assert f"{expected[B]:g}" in rows_shown[B].replace(".00", "").replace(".0", ""), rows_shown
 
-            # Feedback goes back through the exchange; ann fetches it; nothing secret in it.
+            # Feedback goes back through the exchange; each learner clicks Fetch Feedback; nothing secret in it.
             fb = hub.as_user(I, "nbgrader", "release_feedback", ASSIGNMENT, cwd=course, check=False)
             assert fb.returncode == 0, fb.stderr[-2000:]
-            r = _assignments(page_a, hub, A, "fetch_feedback")
-            assert r["status"] == 200, r
-            got = list((hub.home(A) / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
-            assert got, f"no feedback fetched into {hub.home(A) / ASSIGNMENT}"
-            html = got[0].read_text()
-            assert A in html and "score" in html
-            leaked = [s for s in _secret_snippets() if s in html]
-            assert not leaked, leaked[:3]
+            for user in (A, B):
+                with recorders[user].evidence_on_failure(f"workshop-{user}-feedback"):
+                    assignment_tab.fetch_feedback(tabs[user], ASSIGNMENT)
+                got = list((hub.home(user) / ASSIGNMENT / "feedback").glob(f"*/{ASSIGNMENT}.html"))
+                assert got, f"no feedback fetched into {hub.home(user) / ASSIGNMENT}"
+                html = got[0].read_text()
+                assert user in html and "score" in html
+                leaked = [s for s in _secret_snippets() if s in html]
+                assert not leaked, leaked[:3]
         finally:
             browser.close()

@@ -24,7 +24,18 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(dirname "$HERE")
 
 [ "$(id -u)" = 0 ] || { echo "error: workshop/setup.sh makes user accounts: run it as root" >&2; exit 1; }
+# The system packages the hub needs, from Debian when missing: Python 3.11 with venv, and npm (for
+# configurable-http-proxy). Nothing else is installed outside PREFIX.
+apt_install() {
+    command -v apt-get >/dev/null || { echo "error: $* missing, and no apt-get to install it" >&2; exit 1; }
+    echo "installing Debian's $* ..."
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@") >/dev/null
+}
+if [ "$PYTHON" = /usr/bin/python3.11 ] && ! { [ -x "$PYTHON" ] && "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null; }; then
+    apt_install python3.11 python3.11-venv
+fi
 [ -x "$PYTHON" ] || { echo "error: $PYTHON not found (Debian: apt-get install python3.11-venv)" >&2; exit 1; }
+command -v npm >/dev/null || apt_install npm
 [ -f "$ROSTER" ] || { echo "error: roster $ROSTER not found" >&2; exit 1; }
 case "$PREFIX" in /root|/root/*) echo "error: $PREFIX is under /root, which other users cannot read" >&2; exit 1;; esac
 umask 022
