@@ -262,3 +262,62 @@ def test_rnn_tools_refuses_bad_input():
     _, cache = rnn.rnn_forward(x, h0, Wx, Wh, b)
     with pytest.raises(ValueError, match="shape"):
         rnn_tools.state_grads(np.zeros((1, 1, 1)), cache)
+
+
+@pytest.mark.parametrize("activation", rnn.ACTIVATIONS)
+@pytest.mark.parametrize("shared_x", [True, False])
+def test_models_on_a_leading_axis_match_one_at_a_time(activation, shared_x):
+    """K models stacked on a leading axis (as gradlab.training.train_many runs them) give each model's own
+    forward and backward, computed here model by model first."""
+    K, N, T, D, H = 3, 2, 5, 4, 6
+    rng = np.random.default_rng(21)
+    x = rng.normal(size=(N, T, D)) if shared_x else rng.normal(size=(K, N, T, D))
+    h0 = rng.normal(size=(K, N, H))
+    Wx, Wh, b = rng.normal(scale=0.5, size=(K, D, H)), rng.normal(scale=0.4, size=(K, H, H)), rng.normal(size=(K, H))
+    dh = rng.normal(size=(K, N, T, H))
+    expected = []
+    for k in range(K):
+        xk = x if shared_x else x[k]
+        hk, ck = rnn.rnn_forward(xk, h0[k], Wx[k], Wh[k], b[k], activation=activation)
+        expected.append((hk, *rnn.rnn_backward(dh[k], ck)))
+    h, cache = rnn.rnn_forward(x, h0, Wx, Wh, b, activation=activation)
+    got = (h, *rnn.rnn_backward(dh, cache))
+    for i, name in enumerate(("h", "dx", "dh0", "dWx", "dWh", "db")):
+        want = np.stack([e[i] for e in expected])
+        assert got[i].shape == want.shape, f"{name}: shape {got[i].shape} != {want.shape}"
+        np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_rnn_loss_of_stacked_models_matches_each_model(task):
+    """rnn_loss on parameters with a leading model axis returns each model's loss and gradients."""
+    if task == "regression":
+        X, y = adding_problem(16, 7, seed=3)
+        out = 1
+    else:
+        X, y = temporal_order(16, 12, seed=3)
+        out = 4
+    models = [rnn.init_rnn(X.shape[2], 5, out, seed=s) for s in range(3)]
+    expected = [rnn.rnn_loss(p, X, y, task=task) for p in models]
+    stacked = {k: np.stack([p[k] for p in models]) for k in rnn.PARAM_NAMES}
+    losses, grads = rnn.rnn_loss(stacked, X, y, task=task)
+    np.testing.assert_allclose(losses, [e[0] for e in expected], rtol=1e-12)
+    for k in rnn.PARAM_NAMES:
+        np.testing.assert_allclose(grads[k], np.stack([e[1][k] for e in expected]), rtol=1e-10, atol=1e-14,
+                                   err_msg=k)
+
+
+def test_rnn_tools_reads_only_public_names_of_rnn():
+    """gradlab.rnn_tools, gradlab.vanishing and gradlab.training use gradlab.rnn's public API only."""
+    import ast
+    import inspect
+
+    from gradlab import training, vanishing
+
+    for module in (rnn_tools, vanishing, training):
+        tree = ast.parse(inspect.getsource(module))
+        private = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+                   and isinstance(node.value, ast.Name) and node.value.id == "rnn" and node.attr.startswith("_")]
+        imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                    and (node.module or "").endswith("rnn") for alias in node.names if alias.name.startswith("_")]
+        assert not private + imported, f"{module.__name__} reaches into gradlab.rnn's privates: {private + imported}"

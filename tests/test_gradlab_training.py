@@ -181,3 +181,65 @@ def test_evaluate_and_grad_norm():
     assert training.evaluate(p, X, y) == pytest.approx(rnn.rnn_loss(p, X, y)[0])
     g = [np.ones((2, 2)), np.full(3, 2.0)]
     assert training.grad_norm(g) == pytest.approx(np.sqrt(4 + 12))
+
+
+class RecordingBar:
+    """Stands in for tqdm.auto.tqdm: records the total, the count reached and whether it was closed."""
+
+    made = []
+
+    def __init__(self, total=None, desc=None, leave=True):
+        self.total, self.n, self.closed, self.desc = total, 0, False, desc
+        RecordingBar.made.append(self)
+
+    def update(self, k=1):
+        self.n += k
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    import tqdm.auto
+
+    RecordingBar.made = []
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+    return RecordingBar.made
+
+
+def test_progress_bar_of_a_full_run_reaches_its_end(task, recording):
+    """progress=True shows one tqdm.auto bar over the steps that ends at num_steps and is closed."""
+    X, y, p0 = task
+    training.train_many([training.Setting(0.05)], p0, X, y, num_steps=7, progress="plain")
+    training.train(p0, X, y, lr=0.05, num_steps=5, progress=True)
+    assert [(b.total, b.n, b.closed) for b in recording] == [(7, 7, True), (5, 5, True)]
+    assert recording[0].desc == "plain"
+
+
+def test_progress_bar_reaches_its_end_when_every_run_diverges_early(task, recording):
+    """A run that diverges stops early (train_many once every copy has diverged); its bar still ends full."""
+    X, y, p0 = task
+    hists = training.train_many([training.Setting(1e6), training.Setting(1e7)], p0, X, y, num_steps=200,
+                                progress=True)
+    assert all(h["diverged_at"] is not None and h["diverged_at"] < 50 for h in hists)
+    _, one = training.train(p0, X, y, lr=1e6, num_steps=200, progress=True)
+    assert len(one["loss"]) < 50
+    assert [(b.total, b.n, b.closed) for b in recording] == [(200, 200, True), (200, 200, True)]
+
+
+def test_a_shared_progress_bar_is_advanced_and_left_open(task, recording):
+    """An existing bar passed as progress= is advanced by every run, also a diverged one, and not closed."""
+    X, y, p0 = task
+    shared = RecordingBar(total=60)
+    training.train(p0, X, y, lr=0.05, num_steps=30, progress=shared)
+    training.train(p0, X, y, lr=1e6, num_steps=30, progress=shared)
+    assert shared.n == 60 and not shared.closed and recording == [shared]
+
+
+def test_no_progress_bar_by_default(task, recording):
+    """Without progress= nothing is drawn (the widgets retrain quietly)."""
+    X, y, p0 = task
+    training.train_many([training.Setting(0.05)], p0, X, y, num_steps=3)
+    training.train(p0, X, y, lr=0.05, num_steps=3)
+    assert recording == []

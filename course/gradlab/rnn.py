@@ -1,34 +1,50 @@
 """The reference vanilla RNN in NumPy: what notebook 01 builds, for notebooks 02 onwards to build on.
 
-Shapes follow notebook 01: inputs ``x`` of shape (N, T, D), initial state ``h0`` (N, H), input weights
-``Wx`` (D, H), recurrent weights ``Wh`` (H, H), bias ``b`` (H,), hidden states ``h`` (N, T, H), with
+Defined in notebook 01. The recurrence, for a mini-batch of N sequences of T steps:
 
-    h_t = phi(x_t @ Wx + h_{t-1} @ Wh + b),      phi = tanh by default.
+    a_t = x_t @ Wx + h_{t-1} @ Wh + b,      h_t = phi(a_t),      phi = tanh by default.
 
-Only the recurrence ``h_{t-1} @ Wh`` is sequential. The input projection of every time step is one
-matrix product, and so are the weight gradients in the backward pass; internally the states are kept
-time-major, (T, N, H), so that each step reads and writes contiguous memory (per-step ufuncs on strided
-(N, H) slices of an (N, T, H) array cost 2-3x more at small H). float32 inputs stay float32
-throughout. ``bench/bench_rnn.py`` times this against ``torch.nn.RNN``.
+Shapes, as in cs231n:
 
-Readouts and losses for the course's tasks (``rnn_loss``) and a parameter initialiser with a chosen
-spectral radius (``init_rnn``) sit on top.
+- x: (N, T, D)      inputs
+- h0: (N, H)        initial hidden state
+- Wx: (D, H)        input-to-hidden weights
+- Wh: (H, H)        hidden-to-hidden (recurrent) weights
+- b: (H,)           bias
+- h: (N, T, H)      hidden states of every step
+
+**Many models at once.** The weights may carry leading axes, one entry per model: Wx (K, D, H),
+Wh (K, H, H), b (K, H), h0 (N, H) or (K, N, H), with x (N, T, D) shared by all K models (or its own
+(K, N, T, D)). Every result then carries the same leading axes: h (K, N, T, H), dWh (K, H, H), ...
+(``gradlab.training.train_many`` trains several settings at once this way.)
+
+The forward pass keeps the hidden states time-major, (..., T, N, H), in its cache (``RNNCache``).
+``bench/bench_rnn.py`` times this code against ``torch.nn.RNN``; bench/README.md explains its layout.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 ACTIVATIONS = ("tanh", "sigmoid", "relu", "linear")
+PARAM_NAMES = ("Wx", "Wh", "b", "Wy", "by")
 
 
-def _check_activation(activation):
+def check_activation(activation):
+    """Raise ValueError unless ``activation`` is one of ``ACTIVATIONS``. Defined in notebook 01."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
 
 
+def _swap(a):
+    """The matrix transpose of the last two axes (``a.T`` for a 2-D array)."""
+    return np.swapaxes(a, -1, -2)
+
+
 def _apply(activation, a, out):
-    """phi(a) written into ``out`` (``a`` may be overwritten)."""
+    """phi(a) written into ``out`` (``out`` may be ``a`` itself)."""
     if activation == "tanh":
         return np.tanh(a, out=out)
     if activation == "sigmoid":
@@ -42,8 +58,15 @@ def _apply(activation, a, out):
     return out
 
 
-def _derivative_from_output(activation, h):
-    """phi'(a) expressed through h = phi(a), as BPTT uses it."""
+def activation_derivative(activation, h):
+    """phi'(a) written through the activation's output h = phi(a), as BPTT has it. Defined in notebook 01.
+
+    - activation: one of ``ACTIVATIONS``
+    - h: array of any shape, e.g. (N, H)
+    Returns an array of h's shape: tanh 1 - h**2; sigmoid h * (1 - h); relu 1 where h > 0, else 0;
+    linear 1.
+    """
+    check_activation(activation)
     if activation == "tanh":
         return 1.0 - h * h
     if activation == "sigmoid":
@@ -53,39 +76,8 @@ def _derivative_from_output(activation, h):
     return np.ones_like(h)
 
 
-def _check_shapes(x, h0, Wx, Wh, b):
-    if x.ndim != 3:
-        raise ValueError(f"x must have shape (N, T, D), got {x.shape}")
-    N, T, D = x.shape
-    H = Wh.shape[0]
-    expected = {"h0": (h0.shape, (N, H)), "Wx": (Wx.shape, (D, H)), "Wh": (Wh.shape, (H, H)), "b": (b.shape, (H,))}
-    for name, (got, want) in expected.items():
-        if tuple(got) != want:
-            raise ValueError(f"{name} must have shape {want} for x of shape {x.shape}, got {tuple(got)}")
-    if T == 0:
-        raise ValueError("x must hold at least one time step (T >= 1)")
-
-
-def rnn_step_forward(x, h_prev, Wx, Wh, b, activation="tanh"):
-    """One step: h = phi(x @ Wx + h_prev @ Wh + b) for a batch. Returns (h, cache)."""
-    _check_activation(activation)
-    a = x @ Wx + h_prev @ Wh + b
-    h = _apply(activation, a, np.empty_like(a))
-    return h, (x, h_prev, Wx, Wh, h, activation)
-
-
-def rnn_step_backward(dh, cache):
-    """Backward of one step. Returns (dx, dh_prev, dWx, dWh, db)."""
-    x, h_prev, Wx, Wh, h, activation = cache
-    da = dh * _derivative_from_output(activation, h)
-    return da @ Wx.T, da @ Wh.T, x.T @ da, h_prev.T @ da, da.sum(axis=0)
-
-
-_DERIV_BLOCK_BYTES = 1 << 18  # 256 KiB: a block of phi'(a_t) that stays in the L2 cache
-
-
 def _derivative_into(activation, h, out):
-    """phi'(a) through h = phi(a), written into ``out`` (a small reused buffer); None for linear."""
+    """``activation_derivative`` written into ``out`` (an array of h's shape), without temporaries."""
     if activation == "tanh":
         np.multiply(h, h, out=out)
         return np.subtract(1.0, out, out=out)
@@ -93,86 +85,152 @@ def _derivative_into(activation, h, out):
         np.subtract(1.0, h, out=out)
         return np.multiply(h, out, out=out)
     if activation == "relu":
-        return np.greater(h, 0, out=out)  # a bool buffer: multiplying by it is multiplying by 1.0 or 0.0
-    return None
+        return np.greater(h, 0, out=out)
+    out[...] = 1.0
+    return out
+
+
+class RNNCache(NamedTuple):
+    """What ``rnn_forward`` keeps for ``rnn_backward``. Defined in notebook 01.
+
+    - xt: (..., T, N, D)   the inputs, time-major
+    - h0: (..., N, H)      the initial state
+    - Wx: (..., D, H), Wh: (..., H, H)
+    - hs: (..., T, N, H)   the hidden states, time-major (hs[..., t, :, :] is h_t)
+    - activation: the name of phi
+
+    It unpacks like cs231n's tuple: ``xt, h0, Wx, Wh, hs, activation = cache``.
+    """
+
+    xt: np.ndarray
+    h0: np.ndarray
+    Wx: np.ndarray
+    Wh: np.ndarray
+    hs: np.ndarray
+    activation: str
+
+
+def _check_shapes(x, h0, Wx, Wh, b):
+    """The leading (model) axes and (N, T, D, H); ValueError naming the first argument that does not fit."""
+    if x.ndim < 3:
+        raise ValueError(f"x must have shape (N, T, D), got {x.shape}")
+    if Wh.ndim < 2 or Wh.shape[-1] != Wh.shape[-2]:
+        raise ValueError(f"Wh must have shape (H, H), got {Wh.shape}")
+    lead = Wh.shape[:-2]
+    N, T, D = x.shape[-3:]
+    H = Wh.shape[-1]
+    expected = {"h0": (h0.shape, [(N, H), lead + (N, H)]), "Wx": (Wx.shape, [lead + (D, H)]),
+                "Wh": (Wh.shape, [lead + (H, H)]), "b": (b.shape, [lead + (H,)]),
+                "x": (x.shape, [(N, T, D), lead + (N, T, D)])}
+    for name, (got, allowed) in expected.items():
+        if tuple(got) not in allowed:
+            raise ValueError(f"{name} must have shape {allowed[-1]} for x of shape {x.shape} and H = {H}, "
+                             f"got {tuple(got)}")
+    if T == 0:
+        raise ValueError("x must hold at least one time step (T >= 1)")
+    return lead, (N, T, D, H)
+
+
+def rnn_step_forward(x, h_prev, Wx, Wh, b, activation="tanh"):
+    """One time step, h = phi(x @ Wx + h_prev @ Wh + b), for a batch. Defined in notebook 01.
+
+    - x: (N, D), h_prev: (N, H), Wx: (D, H), Wh: (H, H), b: (H,)
+    Returns (h, cache) with h: (N, H). Leading model axes on the weights carry through.
+    """
+    check_activation(activation)
+    a = x @ Wx + h_prev @ Wh + b
+    h = _apply(activation, a, np.empty_like(a))
+    return h, (x, h_prev, Wx, Wh, h, activation)
+
+
+def rnn_step_backward(dh, cache):
+    """Backward pass of one time step. Defined in notebook 01.
+
+    - dh: (N, H), the upstream gradient of h
+    - cache: from ``rnn_step_forward``
+    Returns (dx (N, D), dh_prev (N, H), dWx (D, H), dWh (H, H), db (H,)).
+    """
+    x, h_prev, Wx, Wh, h, activation = cache
+    da = dh * activation_derivative(activation, h)
+    return da @ _swap(Wx), da @ _swap(Wh), _swap(x) @ da, _swap(h_prev) @ da, da.sum(axis=-2)
 
 
 def rnn_forward(x, h0, Wx, Wh, b, activation="tanh"):
-    """Run the RNN over a whole sequence batch. Returns (h of shape (N, T, H), cache)."""
-    _check_activation(activation)
-    _check_shapes(x, h0, Wx, Wh, b)
-    N, T, D = x.shape
-    H = Wh.shape[0]
+    """Run the RNN over whole sequences. Defined in notebook 01.
+
+    - x: (N, T, D), h0: (N, H), Wx: (D, H), Wh: (H, H), b: (H,) (or with leading model axes, see above)
+    Returns (h, cache) with h: (N, T, H) and cache an ``RNNCache``.
+
+    The input projections x_t @ Wx + b of all steps are one matrix product; only h_{t-1} @ Wh runs
+    step by step.
+    """
+    check_activation(activation)
+    x, h0, Wx, Wh, b = (np.asarray(a) for a in (x, h0, Wx, Wh, b))
+    lead, (N, T, D, H) = _check_shapes(x, h0, Wx, Wh, b)
     dtype = np.result_type(x, h0, Wx, Wh, b)
-    xt = np.ascontiguousarray(x.transpose(1, 0, 2), dtype=dtype)  # (T, N, D)
-    Wx_ = Wx.astype(dtype, copy=False)
-    Wh_ = np.ascontiguousarray(Wh, dtype=dtype)
-    hs = np.empty((T, N, H), dtype=dtype)  # time-major: each step reads and writes contiguous memory
-    np.matmul(xt.reshape(T * N, D), Wx_, out=hs.reshape(T * N, H))  # input projections, one product
-    hs += b
-    rec = np.empty((N, H), dtype=dtype)
-    h_prev = h0.astype(dtype, copy=False)
-    # Both recurrences multiply by a row-major matrix (Wh here, a row-major copy of Wh.T in backward):
-    # with OpenBLAS's SkylakeX kernels that is 6-8 % faster end to end in float32 than a column-major
-    # one and the same in float64 (interleaved A/B, N=64 T=200 H=256).
-    for t in range(T):  # the only sequential part: a_t = (x_t Wx + b) + h_{t-1} Wh, h_t = phi(a_t)
-        h_t = hs[t]
-        np.matmul(h_prev, Wh_, out=rec)
+    x_tm = np.ascontiguousarray(np.swapaxes(x, -3, -2), dtype=dtype)  # (..., T, N, D)
+    Wx = Wx.astype(dtype, copy=False)
+    Wh = np.ascontiguousarray(Wh, dtype=dtype)
+    h0 = h0.astype(dtype, copy=False)
+    h = np.empty(lead + (T, N, H), dtype=dtype)
+    np.matmul(x_tm.reshape(x_tm.shape[:-3] + (T * N, D)), Wx, out=h.reshape(lead + (T * N, H)))
+    h += b[..., None, None, :]
+    rec = np.empty(lead + (N, H), dtype=dtype)
+    h_prev = h0
+    for h_t in np.moveaxis(h, -3, 0):  # h_t: (..., N, H), holding x_t @ Wx + b
+        np.matmul(h_prev, Wh, out=rec)
         h_t += rec
         _apply(activation, h_t, h_t)
         h_prev = h_t
-    return hs.transpose(1, 0, 2), (xt, h0, Wx_, Wh_, hs, activation)
+    return np.swapaxes(h, -3, -2), RNNCache(x_tm, h0, Wx, Wh, h, activation)
 
 
 def rnn_backward(dh, cache):
-    """BPTT for ``rnn_forward``.
+    """Backpropagation through time for ``rnn_forward``. Defined in notebook 01.
 
-    ``dh`` (N, T, H) is the upstream gradient of every hidden state. Returns (dx, dh0, dWx, dWh, db).
+    - dh: (N, T, H), the upstream gradient of every hidden state
+    - cache: the ``RNNCache`` from ``rnn_forward``
+    Returns (dx (N, T, D), dh0 (N, H), dWx (D, H), dWh (H, H), db (H,)); with leading model axes on
+    the weights, each gradient carries them (dx[k] is model k's dL/dx).
 
-    The loop carries dL/dh_t back through ``Wh`` one step at a time, reading ``dh[:, t]`` in place
-    (no transposed copy of ``dh``) and phi'(a_t) from a small block computed a few steps at a time;
-    the input and weight gradients are then one matrix product each over all T * N rows.
+    Going back in time, dL/dh_t = dh_t + dL/da_{t+1} @ Wh.T and dL/da_t = dL/dh_t * phi'(a_t); the
+    weight and input gradients are then one matrix product each over all T * N rows.
     """
-    xt, h0, Wx, Wh, hs, activation = cache
-    T, N, H = hs.shape
-    D = xt.shape[2]
-    if dh.shape != (N, T, H):
-        raise ValueError(f"dh must have shape {(N, T, H)}, got {dh.shape}")
-    dtype = hs.dtype
-    if dh.dtype != dtype:
-        dh = dh.astype(dtype)
-    da = np.empty((T, N, H), dtype=dtype)
-    carry = np.zeros((N, H), dtype=dtype)  # dL/dh_t flowing back from step t + 1; dh0 at the end
-    WhT = np.ascontiguousarray(Wh.T)  # row-major (see rnn_forward)
-    block = max(1, min(T, _DERIV_BLOCK_BYTES // (N * H * dtype.itemsize)))
-    deriv = np.empty((block, N, H), dtype=bool if activation == "relu" else dtype)
-    for stop in range(T, 0, -block):
-        start = max(0, stop - block)
-        d = _derivative_into(activation, hs[start:stop], deriv[: stop - start])
-        for t in range(stop - 1, start - 1, -1):
-            da_t = da[t]
-            if t < T - 1:
-                np.add(dh[:, t], carry, out=da_t)
-            else:
-                np.copyto(da_t, dh[:, t])
-            if d is not None:
-                da_t *= d[t - start]
-            np.matmul(da_t, WhT, out=carry)
-    da2 = da.reshape(T * N, H)
-    dx = (da2 @ Wx.T).reshape(T, N, D).transpose(1, 0, 2)
-    dWx = xt.reshape(T * N, D).T @ da2
-    dWh = h0.T @ da[0]
+    x, h0, Wx, Wh, h, activation = cache
+    *lead, T, N, H = h.shape
+    lead = tuple(lead)
+    D = x.shape[-1]
+    dh = np.asarray(dh)
+    if dh.shape != lead + (N, T, H):
+        raise ValueError(f"dh must have shape {lead + (N, T, H)}, got {dh.shape}")
+    dh = dh.astype(h.dtype, copy=False)
+    da = _derivative_into(activation, h, np.empty_like(h))  # phi'(a_t) for now; dL/da_t below
+    dnext = np.zeros(lead + (N, H), dtype=h.dtype)  # dL/dh_t through Wh from step t + 1; dh0 at the end
+    dh_t = np.empty_like(dnext)  # dL/dh_t, all of it
+    WhT = np.ascontiguousarray(_swap(Wh))
+    da_steps, dh_steps = np.moveaxis(da, -3, 0), np.moveaxis(dh, -2, 0)  # [t] is step t: (..., N, H)
+    for t in reversed(range(T)):
+        np.add(dh_steps[t], dnext, out=dh_t)
+        da_t = da_steps[t]
+        da_t *= dh_t
+        np.matmul(da_t, WhT, out=dnext)
+    da_rows = da.reshape(lead + (T * N, H))
+    dx = np.swapaxes((da_rows @ _swap(Wx)).reshape(lead + (T, N, D)), -3, -2)
+    dWx = _swap(x.reshape(x.shape[:-3] + (T * N, D))) @ da_rows
+    dWh = _swap(h0) @ da[..., 0, :, :]
     if T > 1:
-        dWh += hs[:-1].reshape((T - 1) * N, H).T @ da[1:].reshape((T - 1) * N, H)
-    db = da2.sum(axis=0)
-    return dx, carry, dWx, dWh, db
+        h_prev = h[..., :-1, :, :].reshape(lead + ((T - 1) * N, H))
+        dWh += _swap(h_prev) @ da[..., 1:, :, :].reshape(lead + ((T - 1) * N, H))
+    db = da_rows.sum(axis=-2)
+    return dx, dnext, dWx, dWh, db
 
 
 def init_rnn(input_size, num_hiddens, output_size, *, seed=0, dtype=np.float64):
-    """Parameters for an RNN with a linear readout from the last hidden state.
+    """Parameters of an RNN with a linear readout from the last hidden state. Defined in notebook 01.
 
-    ``Wx`` ~ N(0, 1/D), ``Wh`` ~ N(0, 1/H), zero biases, ``Wy`` ~ N(0, 1/H). Returns a dict with keys
-    Wx, Wh, b, Wy, by. (``gradlab.rnn_tools.init_rnn`` also sets the spectral radius of ``Wh``.)
+    Returns a dict: Wx (D, H) ~ N(0, 1/D), Wh (H, H) ~ N(0, 1/H), b (H,) = 0, Wy (H, O) ~ N(0, 1/H),
+    by (O,) = 0, with D = input_size, H = num_hiddens, O = output_size.
+    (``gradlab.rnn_tools.init_rnn`` also sets the spectral radius of ``Wh``.)
     """
     rng = np.random.default_rng(seed)
     D, H, O = input_size, num_hiddens, output_size
@@ -187,45 +245,52 @@ def init_rnn(input_size, num_hiddens, output_size, *, seed=0, dtype=np.float64):
     return {k: v.astype(dtype) for k, v in params.items()}
 
 
-PARAM_NAMES = ("Wx", "Wh", "b", "Wy", "by")
+def readout_loss(h_last, Wy, by, y, task="regression"):
+    """Loss of the linear readout scores = h_last @ Wy + by, and its gradients. Defined in notebook 01.
 
-
-def rnn_loss(params, X, y, *, task="regression", activation="tanh"):
-    """Loss and gradients of an RNN whose last hidden state feeds a linear readout.
-
-    ``task="regression"``: y of shape (N, O), loss = mean over the batch of the squared error summed
-    over outputs. ``task="classification"``: y integer labels of shape (N,), softmax cross-entropy.
-    Returns (loss, grads) with grads a dict keyed like ``params``.
+    - h_last: (N, H), the last hidden state; Wy: (H, O); by: (O,) (or with leading model axes)
+    - y: (N, O) targets for ``task="regression"`` (mean over the batch of the summed squared error), or
+      (N,) integer labels for ``task="classification"`` (softmax cross-entropy, O classes)
+    Returns (loss, dh_last (N, H), dWy (H, O), dby (O,)); loss is a float, or (K,) for K models.
     """
-    loss, grads, _, _ = _loss_grads_upstream(params, X, y, task, activation)
-    return loss, grads
-
-
-def _loss_grads_upstream(params, X, y, task, activation):
-    """rnn_loss's work, also returning the upstream gradient of every hidden state and the forward cache."""
-    X = np.asarray(X)
-    N, T, _ = X.shape
-    Wh = params["Wh"]
-    h0 = np.zeros((N, Wh.shape[0]), dtype=Wh.dtype)
-    h, cache = rnn_forward(X, h0, params["Wx"], Wh, params["b"], activation=activation)
-    h_last = h[:, -1, :]
-    scores = h_last @ params["Wy"] + params["by"]
+    scores = h_last @ Wy + by[..., None, :]
+    N = scores.shape[-2]
+    y = np.asarray(y)
     if task == "regression":
-        diff = scores - np.asarray(y).reshape(scores.shape)
-        loss = float(np.mean(np.sum(diff * diff, axis=1)))
+        diff = scores - y.reshape(scores.shape[-2:])
+        loss = np.mean(np.sum(diff * diff, axis=-1), axis=-1)
         dscores = 2.0 * diff / N
     elif task == "classification":
-        y = np.asarray(y)
-        shifted = scores - scores.max(axis=1, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = float(-logp[np.arange(N), y].mean())
+        rows = np.arange(N)
+        shifted = scores - scores.max(axis=-1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        loss = -logp[..., rows, y].mean(axis=-1)
         dscores = np.exp(logp)
-        dscores[np.arange(N), y] -= 1.0
+        dscores[..., rows, y] -= 1.0
         dscores /= N
     else:
         raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
-    dh = np.zeros_like(h)
-    dh[:, -1, :] = dscores @ params["Wy"].T
-    out = rnn_backward(dh, cache)
-    grads = {"Wx": out[2], "Wh": out[3], "b": out[4], "Wy": h_last.T @ dscores, "by": dscores.sum(axis=0)}
-    return loss, grads, dh, cache
+    loss = float(loss) if np.ndim(loss) == 0 else loss
+    return loss, dscores @ _swap(Wy), _swap(h_last) @ dscores, dscores.sum(axis=-2)
+
+
+def rnn_loss(params, X, y, *, task="regression", activation="tanh", return_cache=False):
+    """Loss and gradients of an RNN whose last hidden state feeds a linear readout. Defined in notebook 01.
+
+    - params: a dict as ``init_rnn`` makes it (Wx (D, H), Wh (H, H), b (H,), Wy (H, O), by (O,)), or with
+      a leading model axis on every entry (K models at once, as ``gradlab.training.train_many`` does)
+    - X: (N, T, D); y: (N, O) for regression, (N,) labels for classification (see ``readout_loss``)
+    Returns (loss, grads): grads a dict of arrays shaped like ``params``; loss a float, or (K,).
+    With ``return_cache=True``, returns (loss, grads, dh, cache): also the upstream gradient dh (N, T, H)
+    of every hidden state and ``rnn_forward``'s cache (``gradlab.rnn_tools.state_grads`` reads them).
+    """
+    Wh = params["Wh"]
+    X = np.asarray(X)
+    h0 = np.zeros(Wh.shape[:-2] + (X.shape[-3], Wh.shape[-1]), dtype=Wh.dtype)
+    h, cache = rnn_forward(X, h0, params["Wx"], Wh, params["b"], activation=activation)
+    loss, dh_last, dWy, dby = readout_loss(h[..., -1, :], params["Wy"], params["by"], y, task)
+    dh = np.swapaxes(np.zeros(cache.hs.shape, h.dtype), -3, -2)  # (N, T, H), time-major like h
+    dh[..., -1, :] = dh_last  # the loss reads only the last hidden state
+    _, _, dWx, dWh, db = rnn_backward(dh, cache)
+    grads = {"Wx": dWx, "Wh": dWh, "b": db, "Wy": dWy, "by": dby}
+    return (loss, grads, dh, cache) if return_cache else (loss, grads)

@@ -1,6 +1,6 @@
 """Training the reference NumPy RNN (``gradlab.rnn``) with plain SGD, with or without clipping.
 
-Two trainers, with the same rules:
+Defined in notebook 03 (notebook 04 logs and guards its runs with it). Two trainers, with the same rules:
 
 * ``train(params, X, y, lr=..., num_steps=..., clip_fn=..., threshold=...)`` trains one network and
   returns its final parameters and a history: the loss of every step, the global gradient norm
@@ -8,8 +8,13 @@ Two trainers, with the same rules:
   which training diverged (a non-finite loss or gradient), if it did.
 * ``train_many(settings, params, X, y, num_steps=...)`` trains several copies of the same network at
   once, one per setting (learning rate, clipping function, threshold), on the same mini-batches. The
-  recurrence runs as one batched matrix product over all copies, so K settings cost little more than
-  one: this is what lets the clipping widget retrain within a second.
+  copies' parameters are stacked on a leading axis and go through ``gradlab.rnn.rnn_loss`` together:
+  the same forward and backward as ``train``, with the recurrence one batched matrix product over all
+  copies, so K settings cost little more than one (this lets the clipping widget retrain within a
+  second).
+
+Shapes: X: (N, T, D); y: (N, O) for regression, (N,) integer labels for classification; params as
+``gradlab.rnn.init_rnn`` makes them (Wx (D, H), Wh (H, H), b (H,), Wy (H, O), by (O,)).
 
 Clipping is never built in: the caller passes the clipping function, ``clip_fn(grads, threshold)``,
 which receives the list of gradients [dWx, dWh, db, dWy, dby] (fresh arrays of this step) and
@@ -27,6 +32,9 @@ Every step draws a mini-batch of ``batch_size`` rows of X with a generator seede
 same batches for every setting), computes the loss and gradients with ``gradlab.rnn.rnn_loss``, clips,
 and updates ``p -= lr * g``. Overflow inside a diverging run is expected and silenced (no warnings on
 stderr); with ``stop_on_nonfinite=True`` a run stops at the first non-finite loss or gradient.
+
+``progress=True`` (or a text, the bar's label) shows a ``tqdm.auto`` bar over the steps that reaches
+its end also when a run stops early; pass an existing bar to share one over several runs.
 """
 
 from __future__ import annotations
@@ -41,22 +49,26 @@ try:  # scikit-learn's dependency: keeps BLAS on one thread for these small prod
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
-from .rnn import PARAM_NAMES, rnn_loss
+from .rnn import PARAM_NAMES, check_activation, rnn_loss
 
-__all__ = ["train", "train_many", "evaluate", "grad_norm", "batches", "Setting", "HISTORY_KEYS", "one_blas_thread"]
+__all__ = ["train", "train_many", "evaluate", "grad_norm", "batches", "Setting", "HISTORY_KEYS", "one_blas_thread",
+           "progress_bar"]
 
 HISTORY_KEYS = ("loss", "grad_norm", "clipped_norm", "clipped", "param_norm")
 
 
 def one_blas_thread():
-    """Small matrix products run fastest on one BLAS thread; many threads thrash on a busy machine."""
+    """A context in which NumPy's BLAS runs on one thread (see bench/README.md). Defined in notebook 03."""
     if threadpool_limits is None:  # pragma: no cover
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
 
 
 def grad_norm(grads):
-    """Global L2 norm of a list of arrays (computed in float64); for logging, not an exercise answer."""
+    """Global L2 norm of a list of arrays of any shapes, computed in float64. Defined in notebook 03.
+
+    For logging, not an exercise answer. Returns a float.
+    """
     total = 0.0
     for g in grads:
         g64 = np.asarray(g, dtype=np.float64).ravel()
@@ -65,7 +77,7 @@ def grad_norm(grads):
 
 
 def batches(num_examples, batch_size, num_steps, seed=0):
-    """Row indices of every step's mini-batch: an int array of shape (num_steps, batch_size).
+    """Row indices of every step's mini-batch: int array (num_steps, batch_size). Defined in notebook 03.
 
     Rows are drawn without replacement within a step. ``batch_size=None`` (or >= num_examples) means
     the full data set every step.
@@ -125,15 +137,20 @@ def _changed(before, after, in_place, norm_before, norm_after):
 
 
 def evaluate(params, X, y, *, task="regression", activation="tanh"):
-    """Loss of ``params`` on (X, y) (no update); NaN if it overflows."""
+    """Loss of ``params`` on X: (N, T, D), y: (N, O) or (N,) (no update); NaN if it overflows.
+
+    Defined in notebook 03. Returns a float.
+    """
     with np.errstate(all="ignore"), one_blas_thread():
         loss, _ = rnn_loss(params, X, y, task=task, activation=activation)
     return float(loss) if np.isfinite(loss) else float("nan")
 
 
 def train(params, X, y, *, lr, num_steps, batch_size=32, task="regression", clip_fn=None, threshold=None,
-          seed=0, activation="tanh", stop_on_nonfinite=True):
-    """Train an RNN with SGD, optionally clipping every step's gradient. Returns (params, history).
+          seed=0, activation="tanh", stop_on_nonfinite=True, progress=False):
+    """Train an RNN with SGD, optionally clipping every step's gradient. Defined in notebook 03.
+
+    X: (N, T, D); y: (N, O) for regression, (N,) labels for classification. Returns (params, history).
 
     ``params``: a dict as made by ``gradlab.rnn.init_rnn`` (not modified; the result is a new dict).
     ``clip_fn(grads, threshold)``: None for plain SGD, else a function of the list of gradients in the
@@ -145,19 +162,22 @@ def train(params, X, y, *, lr, num_steps, batch_size=32, task="regression", clip
     the gradient's norm), ``param_norm`` (global norm of the weights
     after the step) -- and ``diverged_at``, the first step whose loss or gradient was not finite (None
     if none). With ``stop_on_nonfinite`` training stops at that step, so the arrays are shorter than
-    ``num_steps``.
+    ``num_steps``. ``progress``: False, True or a label for a ``tqdm.auto`` bar over the steps, or an
+    existing bar to advance (left open); see ``progress_bar``.
     """
     X = _check_common(params, X, y, lr, num_steps, task)
     if clip_fn is not None and threshold is None:
         raise ValueError("clip_fn needs a threshold")
+    check_activation(activation)
     y = np.asarray(y)
     params = {k: np.array(params[k], copy=True) for k in PARAM_NAMES}
     plist = [params[k] for k in PARAM_NAMES]
     idx = batches(X.shape[0], batch_size, num_steps, seed)
     hist = {k: [] for k in HISTORY_KEYS}
     diverged_at = None
-    with np.errstate(all="ignore"), one_blas_thread():
+    with np.errstate(all="ignore"), one_blas_thread(), progress_bar(progress, num_steps) as bar:
         for step in range(num_steps):
+            bar.update(1)
             rows = idx[step]
             loss, gdict = rnn_loss(params, X[rows], y[rows], task=task, activation=activation)
             grads = [gdict[k] for k in PARAM_NAMES]
@@ -186,7 +206,11 @@ def train(params, X, y, *, lr, num_steps, batch_size=32, task="regression", clip
 
 
 class Setting(tuple):
-    """One training setting for ``train_many``: (lr, clip_fn, threshold, label)."""
+    """One training setting for ``train_many``: (lr, clip_fn, threshold, label). Defined in notebook 03.
+
+    ``lr``: a positive float; ``clip_fn(grads, threshold)``: None, or a clipping function (see the
+    module's doc); ``label``: a text for legends (made from the others when None).
+    """
 
     __slots__ = ()
 
@@ -206,77 +230,70 @@ class Setting(tuple):
     label = property(lambda self: self[3])
 
 
-def _tanh_rnn_loss_many(P, X, y, task):
-    """Loss and gradients of K stacked tanh RNNs on one batch.
-
-    ``P`` holds the parameters with a leading axis K (Wx (K, D, H), Wh (K, H, H), b (K, H),
-    Wy (K, H, O), by (K, O)). Returns (losses (K,), grads dict of the same shapes as P). Matches
-    ``gradlab.rnn.rnn_loss`` for each k (tests check it).
-    """
-    Wx, Wh, b, Wy, by = (P[k] for k in PARAM_NAMES)
-    K, D, H = Wx.shape
-    N, T, _ = X.shape
-    xt = np.ascontiguousarray(X.transpose(1, 0, 2)).reshape(T * N, D)
-    hs = np.matmul(xt, Wx).reshape(K, T, N, H)  # input projections of every step, for every model
-    hs += b[:, None, None, :]
-    h = np.zeros((K, N, H))
-    rec = np.empty((K, N, H))
-    for t in range(T):
-        np.matmul(h, Wh, out=rec)
-        hs[:, t] += rec
-        np.tanh(hs[:, t], out=hs[:, t])
-        h = hs[:, t]
-    scores = np.matmul(h, Wy) + by[:, None, :]  # (K, N, O)
-    if task == "regression":
-        diff = scores - y.reshape(1, N, -1)
-        losses = np.mean(np.sum(diff * diff, axis=2), axis=1)
-        dscores = 2.0 * diff / N
-    else:
-        shifted = scores - scores.max(axis=2, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
-        rows = np.arange(N)
-        losses = -logp[:, rows, y].mean(axis=1)
-        dscores = np.exp(logp)
-        dscores[:, rows, y] -= 1.0
-        dscores /= N
-    dWy = np.matmul(h.transpose(0, 2, 1), dscores)
-    dby = dscores.sum(axis=1)
-    da = np.empty_like(hs)  # dL/da_t for every step
-    carry = np.matmul(dscores, Wy.transpose(0, 2, 1))  # dL/dh_T
-    WhT = np.ascontiguousarray(Wh.transpose(0, 2, 1))
-    for t in range(T - 1, -1, -1):
-        ht = hs[:, t]
-        np.multiply(carry, 1.0 - ht * ht, out=da[:, t])
-        carry = np.matmul(da[:, t], WhT)
-    da2 = da.reshape(K, T * N, H)
-    dWx = np.matmul(xt.T, da2)
-    dWh = np.zeros_like(Wh)
-    if T > 1:
-        dWh += np.matmul(hs[:, :-1].reshape(K, (T - 1) * N, H).transpose(0, 2, 1),
-                         da[:, 1:].reshape(K, (T - 1) * N, H))
-    db = da2.sum(axis=1)
-    return losses, {"Wx": dWx, "Wh": dWh, "b": db, "Wy": dWy, "by": dby}
-
-
 def _rowwise_sumsq(a):
+    """Sum of squares of each model's entries: a (K, ...) -> (K,)."""
     flat = a.reshape(a.shape[0], -1)
     return np.einsum("ij,ij->i", flat, flat)
 
 
-def train_many(settings, params, X, y, *, num_steps, batch_size=32, task="regression", seed=0):
-    """Train one copy of ``params`` per setting, all at once, on the same mini-batches (tanh RNN).
+class _Counter:
+    """Counts the steps shown on a bar (or on none), so that the bar can be brought to its end."""
 
-    ``settings``: a list of ``Setting(lr, clip_fn=None, threshold=None, label=None)`` (or plain
-    tuples with the same fields). Returns a list with one history per setting, as ``train`` returns
-    it, but every array has ``num_steps`` entries: after a copy diverges its entries are NaN (its
-    weights are frozen, so it costs nothing extra and never warns). Each history also has ``label``,
-    ``lr``, ``threshold`` and the final ``params``.
+    def __init__(self, bar):
+        self.bar, self.done = bar, 0
+
+    def update(self, k=1):
+        self.done += k
+        if self.bar is not None:
+            self.bar.update(k)
+
+
+@contextlib.contextmanager
+def progress_bar(progress, total):
+    """A progress bar over ``total`` steps, as ``train``'s ``progress=`` shows it. Defined in notebook 03.
+
+    ``progress``: False or None (no bar), True or a text (a new ``tqdm.auto`` bar with that label,
+    closed on leaving), or an existing bar (advanced, left open). Yields an object with ``update(k)``;
+    on leaving, also after an early stop or an error, the bar is advanced to ``total`` so that it never
+    stalls short of its end.
+    """
+    own = progress is True or isinstance(progress, str)
+    if own:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc=progress if isinstance(progress, str) else None, leave=False)
+    else:
+        bar = progress or None
+    counter = _Counter(bar)
+    try:
+        yield counter
+    finally:
+        if bar is not None:
+            bar.update(total - counter.done)  # a run stopped early still reaches its end
+            if own:
+                bar.close()
+
+
+def train_many(settings, params, X, y, *, num_steps, batch_size=32, task="regression", seed=0,
+               activation="tanh", progress=False):
+    """Train one copy of ``params`` per setting, all at once, on the same mini-batches. Defined in notebook 03.
+
+    - settings: a list of K ``Setting(lr, clip_fn=None, threshold=None, label=None)`` (or plain tuples
+      with the same fields)
+    - params: a dict as ``gradlab.rnn.init_rnn`` makes it; X: (N, T, D); y: (N, O), or (N,) labels
+    Returns a list with one history per setting, as ``train`` returns it, but every array has
+    ``num_steps`` entries: after a copy diverges its entries are NaN (its weights are frozen, and it
+    never warns). Each history also has ``label``, ``lr``, ``threshold`` and the final ``params``.
+    Training stops once every copy has diverged. ``progress``: as for ``train``.
+
+    The copies' parameters are stacked on a leading axis, P["Wx"]: (K, D, H), P["Wh"]: (K, H, H), ...,
+    and go through ``gradlab.rnn.rnn_loss`` together.
     """
     settings = [s if isinstance(s, Setting) else Setting(*s) for s in settings]
     if not settings:
         raise ValueError("settings must hold at least one setting")
-    first = settings[0]
-    X = _check_common(params, X, y, first.lr, num_steps, task)
+    X = _check_common(params, X, y, settings[0].lr, num_steps, task)
+    check_activation(activation)
     y = np.asarray(y)
     K = len(settings)
     P = {k: np.repeat(np.asarray(params[k], dtype=np.float64)[None], K, axis=0) for k in PARAM_NAMES}
@@ -286,12 +303,14 @@ def train_many(settings, params, X, y, *, num_steps, batch_size=32, task="regres
     out["clipped"] = np.zeros((num_steps, K), dtype=bool)
     alive = np.ones(K, dtype=bool)
     diverged_at = [None] * K
-    with np.errstate(all="ignore"), one_blas_thread():
+    with np.errstate(all="ignore"), one_blas_thread(), progress_bar(progress, num_steps) as bar:
         for step in range(num_steps):
+            if not alive.any():
+                break
+            bar.update(1)
             rows = idx[step]
-            losses, G = _tanh_rnn_loss_many(P, X[rows], y[rows], task)
-            sq = sum(_rowwise_sumsq(g) for g in G.values())
-            norms = np.sqrt(sq)
+            losses, G = rnn_loss(P, X[rows], y[rows], task=task, activation=activation)
+            norms = np.sqrt(sum(_rowwise_sumsq(g) for g in G.values()))
             clipped_norms = norms.copy()
             for k, s in enumerate(settings):
                 if not alive[k]:

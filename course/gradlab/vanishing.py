@@ -35,8 +35,7 @@ def activation_derivative(activation, h):
 
     tanh: 1 - h**2; sigmoid: h * (1 - h); relu: 1 where h > 0, else 0; linear: 1.
     """
-    rnn._check_activation(activation)
-    return rnn._derivative_from_output(activation, np.asarray(h, dtype=float))
+    return rnn.activation_derivative(activation, np.asarray(h, dtype=float))
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,7 @@ def grad_norm_curve(problem, rho, num_steps, activation, *, hidden_grad_norms, s
     ``activation`` and returns a dict: ``t`` (time steps 0..T-1), ``norms`` (||dL/dh_t||), ``bound``
     (Pascanu et al.'s upper bound ||dL/dh_T|| * (gamma * sigma_max)**(T-1-t)), ``sigma_max``, ``gamma``.
     """
-    rnn._check_activation(activation)
+    rnn.check_activation(activation)
     sub = problem.truncated(num_steps)
     Wh = np.asarray(scale_to_spectral_radius(problem.Wh, rho), dtype=float)
     h = hidden_states(sub, Wh, activation)
