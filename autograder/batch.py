@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
@@ -120,6 +121,7 @@ class _Runner:
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE, start_new_session=True)
             self.procs.add(proc)
+        t0 = time.monotonic()
         try:
             _, err = proc.communicate()
         finally:
@@ -127,7 +129,7 @@ class _Runner:
                 self.procs.discard(proc)
         if self.stopping:
             return None
-        return proc.returncode, err.decode("utf-8", "replace")[-2000:]
+        return proc.returncode, err.decode("utf-8", "replace")[-2000:], time.monotonic() - t0
 
     def stop(self):
         with self.lock:
@@ -166,6 +168,8 @@ def _grade_on_cluster(scheduler, learners, todo, source, limits, worker_memory, 
                 result = failed_result(notebook_path(a, source), status)
                 result.update(submission_hash="unfinished", final=False,
                               worker_stderr_tail=str(reply.get("stderr_tail", ""))[-2000:])
+                if isinstance(reply.get("elapsed_s"), (int, float)):
+                    result["elapsed_s"] = round(float(reply["elapsed_s"]), 3)  # until the worker died
             yield learner, a, result
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -269,12 +273,13 @@ def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, 
                 outcome = fut.result()
                 if outcome is None:
                     continue
-                returncode, err = outcome
+                returncode, err, elapsed = outcome
                 result = load_result(result_path(out, learner, a)) if returncode == 0 else None
                 if result is None or result.get("final") is not True:
                     status = died_status(returncode) if returncode != 0 else "grader error (worker wrote no result)"
                     result = failed_result(notebook_path(a, source), status)
                     result["worker_stderr_tail"] = err
+                    result["elapsed_s"] = round(elapsed, 3)  # the time it ran until it died
                     record(out, learner, a, result, submission_hash="unfinished", source_hash=source_hashes[a],
                            final=False)
                 done += 1

@@ -114,9 +114,9 @@ def grade_task(payload, learner, assignment, source_ref, expected_digest, limits
         subs.mkdir()
         (subs / f"{learner}.tar").write_bytes(payload)
         runner = _Runner(subs, out, _resolve(source_ref), Limits(**limits), info["mode"], worker_memory)
-        returncode, err = runner.run(learner, assignment)
+        returncode, err, elapsed = runner.run(learner, assignment)
         result = load_result(result_path(out, learner, assignment)) if returncode == 0 else None
-        return info | {"result": result, "returncode": returncode, "stderr_tail": err}
+        return info | {"result": result, "returncode": returncode, "stderr_tail": err, "elapsed_s": elapsed}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -55,6 +55,12 @@ MAX_NOTES = 50
 STDERR_CHARS = 200  # of what a test's calls wrote to stderr, quoted in its failure message
 STDERR_FAILS = ("your code wrote to stderr (a warning?) during this test: nbgrader scores that 0. "
                 "It wrote: {!r}")
+# for a call made by a hidden test, nothing the learner's code produced is shown (its stderr, its exception's
+# message, a value it returned): the learner could print or raise the hidden inputs and read them here
+STDERR_FAILS_HIDDEN = ("your code wrote to stderr (a warning?) during a hidden test: nbgrader scores that 0 "
+                       "(what it wrote is withheld for a hidden test)")
+RAISED_HIDDEN = "your code raised {} during a hidden test (its message is withheld for a hidden test)"
+HIDDEN_WITHHELD = "[message withheld: a hidden test shows no values]"
 MAX_RESULT_BYTES = 1 << 20  # of one job's result JSON
 # An exception's type name comes from the learner's process (``type("<any text>", (Exception,), {})``):
 # only names that look like a (dotted) identifier are shown, and only after the redaction screen.
@@ -488,6 +494,19 @@ class Session:
         self.dead = None  # the reason, once the learner process is gone
         self.in_place = frozenset()  # exercises whose calls are written back (write_back.in_place_exercises)
         self.stderr = ""  # the start of what the learner's code wrote to stderr since the test began
+        self.stderr_hidden = False  # whether some of it was written during a call made by a hidden test
+        self.test_file, self.hidden_from = None, None  # the running test cell's file name, its hidden part's line
+
+    def _called_from_hidden(self):
+        """Whether the request being made comes (through any depth of calls) from a hidden test's line."""
+        if self.hidden_from is None:
+            return False
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename == self.test_file and frame.f_lineno >= self.hidden_from:
+                return True
+            frame = frame.f_back
+        return False
 
     def _fallback(self, obj):
         if isinstance(obj, Remote):
@@ -545,11 +564,16 @@ class Session:
         except wire.WireError as exc:
             self._fail(_clip(f"protocol error ({exc})", STATUS_CHARS))
         written = reply.get("stderr")
-        if type(written) is str and written and not self.stderr:
-            self.stderr = written[:STDERR_CHARS]
+        hidden = self._called_from_hidden()
+        if type(written) is str and written:
+            if hidden:
+                self.stderr_hidden = True
+            elif not self.stderr:
+                self.stderr = written[:STDERR_CHARS]
         if reply.get("ok") is not True:
-            error = reply.get("error")
-            raise _learner_exception(error if isinstance(error, dict) else {})
+            error = _learner_exception(reply.get("error") if isinstance(reply.get("error"), dict) else {})
+            error.__tg_learner__, error.__tg_hidden__ = True, hidden
+            raise error
         if raw:
             return reply.get("value")
         value = wire.decode(reply.get("value"), hook=self._hook)
@@ -596,7 +620,7 @@ def start_learner(plan, files, limits, uid, deadline, mode=None):
             sandbox.start()
         except SandboxError as exc:
             return None, [], output, [str(exc)]
-        current, cell_deadline = None, deadline
+        current, cell_deadline, timed_out = None, deadline, None
         try:
             sandbox.send({"op": "setup", "cells": cells}, min(deadline, time.monotonic() + 30))
             while True:
@@ -611,6 +635,8 @@ def start_learner(plan, files, limits, uid, deadline, mode=None):
         except wire.Timeout:
             reason = "timeout"
             sandbox.kill(reason)
+            timed_out = (f"timed out after {limits.cell_seconds:g} s" if time.monotonic() < deadline
+                         else f"timed out: the job's {limits.wall_seconds:g} s ran out")
         except wire.PeerClosed:
             reason = sandbox.exit_reason()
         except wire.WireError as exc:
@@ -622,10 +648,14 @@ def start_learner(plan, files, limits, uid, deadline, mode=None):
         if current is None or current in skipped or time.monotonic() >= deadline:
             return None, [], output, incidents
         label = plan.setup[current]["label"]
-        skipped[current] = (f"skipped by the grader: on a first run this cell ended the learner process "
-                            f"({reason})")
-        plan.notes.append(f"Cell '{label}' ended your notebook's process ({reason}); it was skipped and "
-                          "the notebook run again without it.")
+        if timed_out:
+            skipped[current] = f"{timed_out}; skipped by the grader, and the notebook run again without it"
+            plan.notes.append(f"Cell '{label}' {timed_out}; it was skipped and the notebook run again without it.")
+        else:
+            skipped[current] = (f"skipped by the grader: on a first run this cell ended the learner process "
+                                f"({reason})")
+            plan.notes.append(f"Cell '{label}' ended your notebook's process ({reason}); it was skipped and "
+                              "the notebook run again without it.")
     return None, [], output, incidents
 
 
@@ -673,6 +703,56 @@ def _bindings(session, description, names):
     return ns
 
 
+def _hidden_from(source):
+    """The line (1-based) where a test cell's hidden part begins, or None."""
+    for number, line in enumerate(source.splitlines(), 1):
+        if line.strip() == HIDDEN_MARK:
+            return number
+    return None
+
+
+def _raised_in_hidden(exc, filename, hidden_from):
+    """Whether ``exc`` was raised while a hidden line of the test cell ``filename`` was running."""
+    if hidden_from is None:
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename and tb.tb_lineno >= hidden_from:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _raised_by_verdict(exc):
+    """Whether the innermost frame of ``exc`` is gradlab.verdict's (a comparison that fails in words)."""
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and Path(last.tb_frame.f_code.co_filename).name == "verdict.py" \
+        and Path(last.tb_frame.f_code.co_filename).parent.name == "gradlab"
+
+
+def _hidden_failure(test, exc, etype):
+    """(error_type, message) for a failure in a test's hidden part, in the test's own words only: no text
+    that the learner's code produced (an exception's message, a returned string formatted into a message)."""
+    summary = f"The check that failed: {_clip(test.summary, 200)}"
+    if getattr(exc, "__tg_learner__", False):
+        builtin = isinstance(getattr(builtins, str(etype), None), type) and etype != "LearnerException"
+        what = f"a {etype}" if builtin else "an exception"
+        return (etype if builtin else TYPE_WITHHELD), f"{RAISED_HIDDEN.format(what)}. {summary}"
+    if isinstance(exc, TimeoutError) and str(exc).startswith("test took longer than"):
+        return etype, str(exc)
+    if isinstance(exc, AssertionError):
+        message = str(exc)
+        if _raised_by_verdict(exc):
+            return etype, message
+        long_or_odd = len(message) > 20_000
+        words = None if long_or_odd or not message else own_words(test.source, message)
+        if words:
+            return etype, words if words == message else f"{words} [the rest of this message is withheld]"
+    return etype, f"{HIDDEN_WITHHELD}. {summary}" if str(exc) else summary
+
+
 def run_test(test, session, description, timeout):
     """Execute one test cell here; returns (passed, error_type, message)."""
     filename = f"<test {test.grade_id}>"
@@ -689,7 +769,8 @@ def run_test(test, session, description, timeout):
     previous = grading._remote_runner
     grading._remote_runner = session.run_shipped
     sink = io.StringIO()
-    session.stderr = ""
+    session.stderr, session.stderr_hidden = "", False
+    session.test_file, session.hidden_from = filename, _hidden_from(test.source)
     try:
         with (_alarm(timeout), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink),
               warnings.catch_warnings()):
@@ -697,14 +778,19 @@ def run_test(test, session, description, timeout):
             exec(code, ns)
         if session.stderr:  # as nbgrader: a test cell with output on stderr scores 0
             return False, None, STDERR_FAILS.format(session.stderr.strip())
+        if session.stderr_hidden:
+            return False, None, STDERR_FAILS_HIDDEN
         return True, None, None
     except SandboxGone as exc:
         return False, "SandboxGone", str(exc)
-    except LearnerException as exc:
-        return False, exc.type_name, str(exc)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of a test cell fails it
-        return False, type(exc).__name__, str(exc)
+        etype = exc.type_name if isinstance(exc, LearnerException) else type(exc).__name__
+        hidden = (getattr(exc, "__tg_hidden__", False) or _raised_in_hidden(exc, filename, session.hidden_from))
+        if hidden:
+            return (False, *_hidden_failure(test, exc, etype))
+        return False, etype, str(exc)
     finally:
+        session.test_file = session.hidden_from = None
         grading._remote_runner = previous
         sink.close()
 
@@ -808,6 +894,10 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
     probe = Sandbox(limits=limits, uid=uid, mode=mode, exercises=plan.exercises, keep=plan.needed)
     protections, not_enforced = probe.protections, probe.not_enforced
     cells = [_clean_cell(c, plan, i) for i, c in enumerate(cells) if isinstance(c, dict)]
+    for i, why in plan.skipped.items():  # said by the grader, not by what the re-run reported for that cell
+        if i < len(cells):
+            cells[i].update(ok=False, error_type="TimeoutError" if why.startswith("timed out") else "ProcessEnded",
+                            message=why)
     if sandbox is None:
         reason = status if status != "graded" else "sandbox failed to start"
         return _result(plan, status=reason, tests=_failed_tests(plan, f"not run: {reason}"), cells=cells,

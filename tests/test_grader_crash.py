@@ -73,6 +73,7 @@ def test_a_killed_worker_costs_only_its_own_job(tmp_path):
     assert rows["victim"]["score"] == 0 and rows["victim"]["max_score"] == MAX_SCORE
     victim_result = json.loads(result_path(out, "victim", ASSIGNMENT).read_text())
     assert victim_result["final"] is False
+    assert victim_result["elapsed_s"] > 0, victim_result["elapsed_s"]  # the time it ran until killed, not 0.0 s
     honest_mtime = result_path(out, "honest", ASSIGNMENT).stat().st_mtime_ns
 
     again = {r["learner"]: r for r in grade_all(subs, out, source=SOURCE, workers=2, limits=LIMITS,

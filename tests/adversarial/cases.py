@@ -386,6 +386,13 @@ def note_mentions(word):
     return check
 
 
+def cell_timed_out(result, ctx):
+    """The cell that ran past its limit says so in the grader's words (not what its re-run reported)."""
+    timed = [c for c in result["cells"] if "timed out after" in (c.get("message") or "")]
+    assert len(timed) == 1 and timed[0]["error_type"] == "TimeoutError" and not timed[0]["ok"], result["cells"]
+    assert any("timed out after" in n for n in result["notes"]), result["notes"]
+
+
 CASES = {
     "honest": (solution_nb, full_marks),
     "untouched_release": (blank_nb, zero),
@@ -402,7 +409,7 @@ CASES = {
                         both(loses_only("double_values"), status_is("kernel died (exit code 4)"),
                              note_mentions("during the test 'double_values'"))),
     "infinite_loop_ignoring_sigint": (lambda: with_cell("mean_value", INFINITE_LOOP),
-                                      both(loses_only("mean_value_correct"), status_is("timeout"))),
+                                      both(loses_only("mean_value_correct"), status_is("timeout"), cell_timed_out)),
     "memory_bomb": (lambda: with_cell("scale_in_place", MEMORY_BOMB),
                     both(loses_only("scale_in_place_updates"), status_is("memory limit"))),
     "print_20MB_line": (lambda: _prepend("double", BIG_PRINT), both(full_marks, small_output)),
