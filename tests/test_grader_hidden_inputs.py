@@ -46,7 +46,8 @@ LEAKS = {  # each passes the visible case and tries to show the hidden input
     "raises_builtin": HEAD + VISIBLE_OK + "    raise ValueError(f'bad input {word!r}')\n",
     "raises_assertion": HEAD + VISIBLE_OK + "    raise AssertionError(f'input was {word!r}')\n",
     "raises_own_type": HEAD + VISIBLE_OK + "    raise type('Leak', (Exception,), {})(word)\n",
-    "prints_to_stderr": HEAD + VISIBLE_OK + "    print('input:', word, file=sys.stderr)\n    return word.upper() + '!'\n",
+    "prints_to_stderr": HEAD + VISIBLE_OK + ("    print('input:', word, file=sys.stderr)\n"
+                                             "    return word.upper() + '!'\n"),
     "returns_it": HEAD + VISIBLE_OK + "    return 'input: ' + word\n",
 }
 
