@@ -55,7 +55,7 @@ def _as_list(grads):
 
 
 def clip_by_value(grads, clip_value):
-    """A new list with every entry of every gradient clipped into [-clip_value, clip_value]."""
+    """A new list with every entry of every gradient clipped into [-clip_value, clip_value]. Defined in notebook 03."""
     c = _check_threshold(clip_value, "clip_value")
     return [np.clip(g, -c, c).astype(g.dtype, copy=False) for g in _as_list(grads)]
 
@@ -69,7 +69,7 @@ def _sum_of_squares(g):
 
 
 def global_norm(grads):
-    """The L2 norm of all gradients together, as a Python float computed in float64."""
+    """The L2 norm of all gradients together, as a Python float computed in float64. Defined in notebook 03."""
     return float(np.sqrt(sum(_sum_of_squares(g) for g in _as_list(grads))))
 
 
@@ -80,7 +80,8 @@ def _scale(g, scale):
 def clip_by_norm(grad, max_norm):
     """``grad * min(1, max_norm / ||grad||)`` as a new array; a zero gradient comes back unchanged.
 
-    A NaN or Inf norm gives an array full of NaN (see the module docstring).
+    grad: an array of any shape; returns an array of that shape. A NaN or Inf norm gives an array full
+    of NaN (see the module docstring). Defined in notebook 03.
     """
     c = _check_threshold(max_norm, "max_norm")
     g = np.asarray(grad)
@@ -97,6 +98,7 @@ def clip_by_global_norm(grads, max_norm):
 
     ``norm_before`` is the global norm before clipping. A NaN or Inf global norm makes every clipped
     entry NaN and is returned as it is.
+    Defined in notebook 03.
     """
     c = _check_threshold(max_norm, "max_norm")
     grads = _as_list(grads)
@@ -128,7 +130,8 @@ def clip_grads_by_global_norm_(grads, max_norm):
     scaling is one in-place ``g *= scale`` per tensor, skipped when the norm is within ``max_norm``.
     float32 sums are accumulated by BLAS in float32; if that overflows (entries near 1e19) the norm is
     recomputed in float64, so a finite gradient always gets a finite norm. A NaN or Inf gradient makes
-    every entry NaN (as ``clip_by_global_norm``) and the non-finite norm is returned.
+    every entry NaN (as ``clip_by_global_norm``) and the non-finite norm is returned. grads: float
+    arrays of any shapes. Defined in notebook 04.
     """
     c = _check_threshold(max_norm, "max_norm")
     arrays = list(grads)

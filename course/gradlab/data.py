@@ -23,7 +23,10 @@ def _check(N, T, min_T=1):
 
 
 def adding_problem(N, T, *, seed=0, dtype=np.float64):
-    """X of shape (N, T, 2) (value, marker) and y of shape (N, 1), the sum of the two marked values."""
+    """X of shape (N, T, 2) (value, marker) and y of shape (N, 1), the sum of the two marked values.
+
+    Defined in notebook 01.
+    """
     _check(N, T, min_T=2)
     rng = np.random.default_rng(seed)
     values = rng.uniform(0.0, 1.0, size=(N, T))
@@ -44,6 +47,7 @@ def temporal_order(N, T, *, seed=0, dtype=np.float64):
 
     Symbols 0-3 are distractors, 4 is A and 5 is B. One relevant symbol lies in the first 10-20% of
     the sequence, the other in 50-60%; the label encodes their order: AA=0, AB=1, BA=2, BB=3.
+    Defined in notebook 08 (the temporal-order study, through gradlab.capstone).
     """
     _check(N, T, min_T=10)
     rng = np.random.default_rng(seed)
@@ -60,7 +64,7 @@ def temporal_order(N, T, *, seed=0, dtype=np.float64):
 
 
 def recall_first(N, T, *, seed=0, noise=1.0, dtype=np.float64):
-    """X of shape (N, T, 1) and y of shape (N, 1) equal to X[:, 0]: remember the first value."""
+    """X of shape (N, T, 1) and y of shape (N, 1) equal to X[:, 0]: remember the first value. Defined in notebook 05."""
     _check(N, T)
     rng = np.random.default_rng(seed)
     X = rng.normal(0.0, noise, size=(N, T, 1)).astype(dtype)

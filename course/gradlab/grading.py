@@ -23,7 +23,10 @@ _remote_runner = None
 
 
 def in_learner_process(func):
-    """Run ``func`` in the learner's process when grading; call it directly everywhere else."""
+    """Run ``func`` in the learner's process when grading; call it directly everywhere else.
+
+    Used by the hidden tests from notebook 01 on.
+    """
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -50,6 +53,7 @@ def in_place(func):
 
     Changes nothing at run time; the class grader reads the decoration from solutions/ (never from a
     submission) and copies such a function's in-place changes back into the test's arguments.
+    Used by the hidden tests from notebook 01 on.
     """
     func.__tg_in_place__ = True
     return func
@@ -68,7 +72,10 @@ ANSWER_EQUIVALENTS = {
 
 
 class DelegatedAnswer(Exception):
-    """Kept for submissions and tests that name it; ``delegates_to`` no longer raises it."""
+    """Kept for submissions and tests that name it; ``delegates_to`` no longer raises it.
+
+    Used by the hidden tests from notebook 03 on.
+    """
 
 
 #: What runs inside a "by hand" exercise's call that a hidden test refuses, by what it asks of it:
@@ -235,6 +242,7 @@ def framework_code_run(call, packages=(), modules=(), functions=()):
     every C call, aliases and captured references included), not at names. Code in the call that switches
     the profiler off or reaches for its record (``sys.setprofile``, ``sys._getframe``, ``gc.get_referrers``,
     a raw thread, ...) is named too, as tampering.
+    Used by the hidden tests from notebook 03 on.
     """
     import os
     import sys
@@ -335,6 +343,7 @@ def delegates_to(func, call, names):
     It watches what runs (``framework_code_run``): aliases (``global_norm = grad_norm``), captured
     references and copies of a function's code (``types.FunctionType(grad_norm.__code__, ...)``) are
     caught as well as module look-ups.
+    Used by the hidden tests from notebook 03 on.
     """
     import importlib
 

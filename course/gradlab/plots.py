@@ -37,6 +37,7 @@ def plot_loss_curve(ax, losses, *, test_steps=None, test_losses=None, baseline=N
     loss of predicting the mean, say). Non-finite losses are left out of the drawing: the curve simply
     stops where training diverged. On the log scale the view is limited to [1e-150, 1e150] (beyond that
     matplotlib's tick computation overflows); larger losses leave the top of the plot.
+    Defined in notebook 01.
     """
     losses = np.asarray(losses, dtype=float)
     if losses.ndim != 1 or losses.size == 0:
@@ -70,6 +71,7 @@ def plot_hidden_states(ax, h, *, units=6, title="Hidden-state trajectories", seq
     """Plot ``h[sequence, :, j]`` against time for the first ``units`` hidden units; returns ``ax``.
 
     ``h`` has shape (N, T, H), as ``rnn_forward`` returns it; ``h[:, t - 1]`` is h_t, t = 1, ..., T.
+    Defined in notebook 01 (its hidden-state trajectories).
     """
     h = np.asarray(h)
     if h.ndim != 3:

@@ -57,6 +57,7 @@ def regression_data(scale=1.0, *, test_size=0.2, seed=0):
     ``make_regression(n_samples=10000, n_features=30, random_state=65)``, multiplied by ``scale`` (both X
     and y, so the relation between them stays exactly linear), then split 80/20 with
     ``train_test_split(..., test_size=0.2, random_state=seed)``.
+    Defined in notebook 06.
     """
     from sklearn.datasets import make_regression
     from sklearn.model_selection import train_test_split
@@ -77,6 +78,7 @@ def make_regressor(seed=0, *, model_class=None):
 
     ``model_class`` (default ``keras.Sequential``) may be ``GradNormSequential`` to log gradient norms;
     the layers and initial weights are the same either way.
+    Defined in notebook 06.
     """
     model_class = model_class or keras.Sequential
     return _seed_layers(seed, lambda: model_class([
@@ -91,6 +93,7 @@ def digits_data(*, test_size=0.25, seed=0):
 
     X has shape (N, 8, 8) and dtype float32 (pixel values 0..16 divided by 16, as the seed divides MNIST
     by 255); y holds integer labels 0..9. The split is stratified and fixed by ``seed``.
+    Defined in notebook 06.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -102,7 +105,7 @@ def digits_data(*, test_size=0.25, seed=0):
 
 
 def make_digits_classifier(seed=0):
-    """The seed's classifier for 8x8 images: Flatten -> Dense(128, relu) -> Dense(10) logits."""
+    """The seed's classifier for 8x8 images: Flatten -> Dense(128, relu) -> Dense(10) logits. Defined in notebook 06."""
     return _seed_layers(seed, lambda: keras.Sequential([
         keras.Input(shape=(8, 8)),
         keras.layers.Flatten(),
@@ -112,7 +115,10 @@ def make_digits_classifier(seed=0):
 
 
 def float64_global_norm(grads):
-    """sqrt of the sum of squares of every entry of every non-None tensor, computed in float64."""
+    """sqrt of the sum of squares of every entry of every non-None tensor, computed in float64.
+
+    Defined in notebook 06.
+    """
     squares = [tf.reduce_sum(tf.square(tf.cast(g, tf.float64))) for g in grads if g is not None]
     return tf.sqrt(tf.add_n(squares))
 
@@ -125,6 +131,7 @@ class GradNormSequential(keras.Sequential):
     finite where a float32 sum of squares would overflow); ``grad_max`` is the largest absolute entry
     of those gradients. ``step_loss`` is this step's loss (Keras's ``loss`` is the running mean over the
     epoch). Everything else is Keras's usual ``train_step``.
+    Defined in notebook 06.
     """
 
     def train_step(self, data):
@@ -159,6 +166,7 @@ class GradNormTensorBoard(keras.callbacks.Callback):
     when ``TerminateOnNaN`` stops it) by one ``tf.function`` that loops over them: the same events
     ``tf.summary.scalar(tag, value, step=step)`` would write (float32 scalars, the scalars plugin's
     metadata), but an eager ``tf.summary.scalar`` per step costs more than a small model's whole step.
+    Defined in notebook 06.
     """
 
     def __init__(self, logdir, tags=("grad_norm", "grad_max", "step_loss")):
@@ -217,6 +225,7 @@ class ProgressBar(keras.callbacks.Callback):
     moves one step per batch, and at the end of training (also when ``TerminateOnNaN`` stops a run that
     diverged early) it is set to ``total`` and closed, so a finished cell never shows a stalled bar. Pass
     an existing ``bar`` to share one bar between several ``fit`` calls (it is then left open).
+    Defined in notebook 06.
     """
 
     def __init__(self, total, desc=None, *, bar=None):
@@ -249,6 +258,7 @@ def read_scalars(logdir, tag):
     Returns ``(steps, values)``: an int64 array and a float64 array sorted by step (inf and NaN are kept
     as written). Raises ``FileNotFoundError`` when ``logdir`` holds no event file and ``KeyError`` when
     none of them holds ``tag``.
+    Defined in notebook 06.
     """
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.util import tensor_util

@@ -48,6 +48,7 @@ def digits_data(*, test_size=0.25, seed=0):
     deviation of the training pixels (standardised inputs train in a few epochs; raw 0..16 or 0..1
     pixels train several times slower). ``y`` holds int64 class labels 0..9. The split is
     stratified and fixed by ``seed`` (1797 images: 1347 / 450 with the default ``test_size``).
+    Defined in notebook 05.
     """
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -75,7 +76,10 @@ def _loaders(train_tensors, test_tensors, batch_size, seed):
 
 
 def digits_loaders(*, batch_size=32, test_size=0.25, seed=0):
-    """``(train_loader, test_loader)`` over ``digits_data``; the training order is fixed by ``seed``."""
+    """``(train_loader, test_loader)`` over ``digits_data``; the training order is fixed by ``seed``.
+
+    Defined in notebook 05.
+    """
     X_train, X_test, y_train, y_test = digits_data(test_size=test_size, seed=seed)
     return _loaders((X_train, y_train), (X_test, y_test), batch_size, seed)
 
@@ -86,6 +90,7 @@ class DigitsCNN(nn.Module):
     The 5x5 valid convolutions of the original would shrink an 8x8 image to nothing, so both
     convolutions are 3x3 with padding 1; each 2x2 max-pool halves the side (8 -> 4 -> 2).
     Input (N, 1, 8, 8), output logits (N, 10).
+    Defined in notebook 05.
     """
 
     def __init__(self):
@@ -121,6 +126,7 @@ def trigger_sequences(N, *, min_len=10, max_len=40, vocab_size=30, seed=0):
     2..vocab_size-1; a positive sequence holds exactly one ``TRIGGER`` (1) at a uniformly random
     position, so it is often far from the end: a model that reads the sequence left to right must
     carry that one token across up to ``max_len - 1`` steps.
+    Defined in notebook 05.
     """
     if int(N) != N or N < 2:
         raise ValueError(f"N must be an integer >= 2, got {N!r}")
@@ -143,7 +149,10 @@ def trigger_sequences(N, *, min_len=10, max_len=40, vocab_size=30, seed=0):
 
 
 def trigger_position_from_end(X):
-    """For each row of ``X`` from ``trigger_sequences``: how many tokens follow the trigger (-1: none)."""
+    """For each row of ``X`` from ``trigger_sequences``: how many tokens follow the trigger (-1: none).
+
+    Defined in notebook 05.
+    """
     X = np.asarray(X)
     lengths = (X != PAD).sum(axis=1)
     has = (X == TRIGGER).any(axis=1)
@@ -156,6 +165,7 @@ def trigger_loaders(N_train=2000, N_test=500, *, batch_size=64, seed=0, **kwargs
 
     Train and test sets come from different seeds (``seed`` and ``seed + 1``); extra keyword
     arguments (``min_len``, ``max_len``, ``vocab_size``) go to ``trigger_sequences``.
+    Defined in notebook 05.
     """
     X_tr, _, y_tr = trigger_sequences(N_train, seed=seed, **kwargs)
     X_te, _, y_te = trigger_sequences(N_test, seed=seed + 1, **kwargs)
@@ -171,6 +181,7 @@ class LSTMClassifier(nn.Module):
     (``PAD`` = 0 after each sequence), so the model takes the padded token ids alone, ``(N, T)``
     int64, and returns logits of shape (N,) (use ``nn.BCEWithLogitsLoss``). Padded steps are packed
     away (``pack_padded_sequence``), so the final state is the state after each sequence's last token.
+    Defined in notebook 05.
     """
 
     def __init__(self, vocab_size=30, embed_dim=16, num_hiddens=32):
@@ -224,6 +235,7 @@ def recall_first_data(T=20, *, N_train=1024, N_test=512, seed=0, device="cpu"):
 
     The task of ``fit_rnn``: repeat the first of ``T`` inputs. Train and test sets come from
     different seeds (``seed`` and ``seed + 1``).
+    Defined in notebook 05.
     """
     from .data import recall_first
 
@@ -307,6 +319,7 @@ def evaluate_accuracy(model, loader, device="cpu"):
 
     Logits of shape (N, C) are read as C-class scores (argmax); logits of shape (N,) as one binary
     logit (positive means class 1). The model is put in eval mode and back in the mode it had.
+    Defined in notebook 05.
     """
     was_training = model.training
     model.eval()
@@ -348,6 +361,7 @@ def read_scalars(log_dir):
 
     Uses TensorBoard's own ``EventAccumulator`` (what the TensorBoard UI reads), keeping every
     point (no reservoir sampling). Raises ``FileNotFoundError`` when ``log_dir`` holds no event file.
+    Defined in notebook 05.
     """
     from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 

@@ -34,6 +34,7 @@ def activation_derivative(activation, h):
     """phi'(a) written through the activation's output h = phi(a) (what BPTT has at hand).
 
     tanh: 1 - h**2; sigmoid: h * (1 - h); relu: 1 where h > 0, else 0; linear: 1.
+    Defined in notebook 02.
     """
     return rnn.activation_derivative(activation, np.asarray(h, dtype=float))
 
@@ -43,7 +44,10 @@ class RecurrentProblem:
     """A fixed random RNN: inputs ``X`` (N, T, D), ``h0`` (N, H), ``Wx`` (D, H), ``b`` (H,), a base
     recurrent matrix ``Wh`` (H, H) that experiments rescale, and the upstream gradient ``dh`` (N, T, H),
     zero except at the last step, where each example's gradient is a random unit vector (the loss
-    reads only the last hidden state)."""
+    reads only the last hidden state).
+
+    Defined in notebook 02.
+    """
 
     X: np.ndarray
     h0: np.ndarray
@@ -69,7 +73,10 @@ class RecurrentProblem:
 def recurrent_problem(num_hiddens=32, num_steps=100, *, batch_size=1, input_size=1, input_scale=0.5,
                       seed=0):
     """A ``RecurrentProblem`` with N(0, 1) inputs, input weights N(0, input_scale**2 / D), zero bias and
-    initial state, and a base ``Wh`` ~ N(0, 1/H) (spectral radius close to 1, to be rescaled)."""
+    initial state, and a base ``Wh`` ~ N(0, 1/H) (spectral radius close to 1, to be rescaled).
+
+    Defined in notebook 02.
+    """
     for name, value in (("num_hiddens", num_hiddens), ("num_steps", num_steps),
                         ("batch_size", batch_size), ("input_size", input_size)):
         if int(value) != value or value < 1:
@@ -89,7 +96,7 @@ def recurrent_problem(num_hiddens=32, num_steps=100, *, batch_size=1, input_size
 
 
 def hidden_states(problem, Wh, activation="tanh"):
-    """Hidden states h (N, T, H) of ``problem`` run forward with recurrent matrix ``Wh``."""
+    """Hidden states h (N, T, H) of ``problem`` run forward with recurrent matrix ``Wh``. Defined in notebook 02."""
     Wh = np.asarray(Wh, dtype=float)
     if Wh.shape != problem.Wh.shape:
         raise ValueError(f"Wh must have shape {problem.Wh.shape}, got {Wh.shape}")
@@ -102,7 +109,8 @@ def non_normal_matrix(num_hiddens=16, rho=0.9, coupling=2.0):
 
     Upper triangular, so every eigenvalue equals ``rho`` and the spectral radius is ``rho``; but for
     ``coupling > 0`` the matrix is non-normal and its largest singular value is about ``rho + coupling``.
-    Powers W**k then grow for a while (like a polynomial in k) before rho**k wins.
+    Powers W**k then grow for a while (like a polynomial in k) before rho**k wins. Returns W: (H, H)
+    with H = num_hiddens. Defined in notebook 02.
     """
     if int(num_hiddens) != num_hiddens or num_hiddens < 2:
         raise ValueError(f"num_hiddens must be an integer >= 2, got {num_hiddens!r}")
@@ -116,6 +124,7 @@ def geometric_rate(norms, *, skip=0):
     ``norms`` is indexed by time step (as the gradient norms of dL/dh_t are): r < 1 means the gradient
     shrinks as it travels back in time, r > 1 that it grows. The last ``skip`` steps (nearest the loss)
     are left out of the fit. Zero or non-finite entries are ignored; at least two must remain.
+    Defined in notebook 02.
     """
     norms = np.asarray(norms, dtype=float)
     if norms.ndim != 1:
@@ -135,6 +144,7 @@ def grad_norm_curve(problem, rho, num_steps, activation, *, hidden_grad_norms, s
     Rescales ``problem.Wh`` to spectral radius ``rho``, runs the first ``num_steps`` steps forward with
     ``activation`` and returns a dict: ``t`` (time steps 0..T-1), ``norms`` (||dL/dh_t||), ``bound``
     (Pascanu et al.'s upper bound ||dL/dh_T|| * (gamma * sigma_max)**(T-1-t)), ``sigma_max``, ``gamma``.
+    Defined in notebook 02.
     """
     rnn.check_activation(activation)
     sub = problem.truncated(num_steps)
@@ -159,6 +169,7 @@ def find_wall(loss_and_grad, w, b_low, b_high, *, level=0.25, iterations=60):
     ``loss_and_grad(w, b)`` returns (E, dE/dw, dE/db). E(w, b_low) and E(w, b_high) must lie on opposite
     sides of ``level``. Returns the two brackets (b_a, b_b) after ``iterations`` halvings; the wall (the
     jump of the cliff) lies between them.
+    Defined in notebook 02.
     """
     def side(b):
         return float(np.asarray(loss_and_grad(w, b)[0])) > level
@@ -180,6 +191,7 @@ def cliff_surface(loss_and_grad, w_range=(2.0, 8.0), b_range=(-6.0, 1.0), *, num
     """E on a ``num`` x ``num`` grid: returns (w values, b values, E of shape (num_b, num_w)).
 
     Calls ``loss_and_grad`` once on the whole grid when it accepts arrays, point by point otherwise.
+    Defined in notebook 02.
     """
     ws = np.linspace(*w_range, num)
     bs = np.linspace(*b_range, num)
@@ -199,6 +211,7 @@ def sgd_path(loss_and_grad, start, lr, num_steps, *, clip=None, stop_at=1e6):
     Returns an array (k + 1, 2) of the visited points, k <= ``num_steps``: the path stops early when a
     point leaves the box |w|, |b| <= ``stop_at`` or the gradient is not finite. ``clip=None`` is plain
     gradient descent; a number is Pascanu et al.'s rescaling of the gradient to that norm.
+    Defined in notebook 02.
     """
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr!r}")

@@ -29,7 +29,10 @@ def _as_array(value):
 
 
 def describe_difference(actual, desired):
-    """In words, how ``actual`` differs from ``desired`` (same shape, both finite where compared)."""
+    """In words, how ``actual`` differs from ``desired`` (same shape, both finite where compared).
+
+    Used by the hidden tests from notebook 01 on.
+    """
     a = np.asarray(_as_array(actual), dtype=np.float64).ravel()
     d = np.asarray(_as_array(desired), dtype=np.float64).ravel()
     if a.shape != d.shape:
@@ -82,12 +85,15 @@ def _compare(actual, desired, rtol, atol, equal_nan, what):
 
 
 def assert_allclose(actual, desired, rtol=1e-7, atol=0.0, equal_nan=True, err_msg="", verbose=True):
-    """``np.testing.assert_allclose`` that fails in words (no values)."""
+    """``np.testing.assert_allclose`` that fails in words (no values). Used by the hidden tests from notebook 01 on."""
     _compare(actual, desired, rtol, atol, equal_nan, err_msg)
 
 
 def assert_close(actual, desired, *, rtol=None, atol=None, equal_nan=False, check_dtype=True, msg=""):
-    """``torch.testing.assert_close`` (for tensors and arrays) that fails in words (no values)."""
+    """``torch.testing.assert_close`` (tensors or arrays, any shape) that fails in words (no values).
+
+    Used by the hidden tests from notebook 01 on.
+    """
     a, d = _as_array(actual), _as_array(desired)
     prefix = f"{msg}: " if msg else ""
     if check_dtype and a.dtype != d.dtype:

@@ -63,7 +63,10 @@ def power_of_ten_label(value, _pos=None):
 
 
 def log_axis(ax, locator=None):
-    """Make ``ax``'s y axis logarithmic with plain ``power_of_ten_label`` ticks and no minor ticks."""
+    """Make ``ax``'s y axis logarithmic with plain ``power_of_ten_label`` ticks and no minor ticks.
+
+    Used by every explorer, from notebook 01 on.
+    """
     from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
     ax.set_yscale("log")
@@ -73,14 +76,20 @@ def log_axis(ax, locator=None):
 
 
 def new_figure(width, height):
-    """A ``Figure`` (width x height inches at ``DPI``) with an Agg canvas and the course's font sizes."""
+    """A ``Figure`` (width x height inches at ``DPI``) with an Agg canvas and the course's font sizes.
+
+    Used by every explorer, from notebook 01 on.
+    """
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
     return fig
 
 
 def style_axes(ax):
-    """The course's font sizes on one axes: labels, ticks and title at ``FONT_PT``."""
+    """The course's font sizes on one axes: labels, ticks and title at ``FONT_PT``.
+
+    Used by every explorer, from notebook 01 on.
+    """
     ax.tick_params(labelsize=FONT_PT)
     ax.xaxis.label.set_fontsize(FONT_PT)
     ax.yaxis.label.set_fontsize(FONT_PT)
@@ -88,7 +97,10 @@ def style_axes(ax):
 
 
 def require_callable(**functions):
-    """TypeError unless every keyword argument is callable (the learner's functions)."""
+    """TypeError unless every keyword argument is callable (the learner's functions).
+
+    Used by every explorer, from notebook 01 on.
+    """
     for name, f in functions.items():
         if not callable(f):
             raise TypeError(f"{name} must be a function (the one you wrote in the notebook), got {f!r}")
@@ -102,6 +114,7 @@ class Explorer:
     ``explorer.controls``. It defines ``compute(**settings)`` (data only) and ``draw(data, settings)``
     (updates the figure, returns the status line); ``render()`` may blit instead of drawing everything.
     ``ALIASES`` maps other names accepted by ``redraw`` to settings (``{"T": "num_steps"}``).
+    Defined in notebook 01 (its HiddenStateExplorer is the first).
     """
 
     ALIASES: dict = {}

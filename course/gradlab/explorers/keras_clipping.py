@@ -122,7 +122,7 @@ class KerasClippingExplorer(Explorer):
 
 def clipping_explorer(grads, names, clipnorm_fn, global_clipnorm_fn, **options):
     """A ``KerasClippingExplorer``'s ``.widget`` (the box to display) with the explorer as its ``explorer``
-    attribute, for redrawing without a browser. Arguments as ``KerasClippingExplorer``'s; grads: K arrays.
+    attribute, for redrawing without a browser. Arguments as ``KerasClippingExplorer``'s; grads: K arrays of any shapes.
     Defined in notebook 06."""
     explorer = KerasClippingExplorer(grads, names, clipnorm_fn, global_clipnorm_fn, **options)
     box = explorer.widget
