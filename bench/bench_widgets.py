@@ -16,7 +16,11 @@ browser:
   1 s), a ``skip`` row where that module cannot be imported (no torch);
 * notebook 06: ``explorers.keras_clipping.KerasClippingExplorer``, the explorer behind
   ``tf_models.clipping_explorer`` (the learner's NumPy ``clipnorm`` and ``global_clipnorm``; no
-  training, 100 ms).
+  training, 100 ms);
+* notebook 07: ``explorers.gates.GatesExplorer`` (torch's RNN, LSTM and GRU at initialisation from
+  ``gradlab.gates``, per-step gradient norms by autograd; no learner function, no training, 100 ms);
+* notebook 08: ``explorers.capstone.CapstoneExplorer`` (the learner's ``autoclip_`` and ``agc_``;
+  retrains two tanh RNNs, 1 s).
 
 The peer is the same sequence through the explorer's ``compute`` alone (uncached where it caches): its
 data without drawing, so the ratio says what drawing costs. Controls are the explorer's ``controls``
@@ -44,8 +48,10 @@ MODULES = (
     ("gradlab.explorers.spike_alarm", 100.0, "no training", "04"),
     ("gradlab.explorers.rnn_clipping", 1000.0, "retraining", "05"),
     ("gradlab.explorers.keras_clipping", 100.0, "no training", "06"),
+    ("gradlab.explorers.gates", 100.0, "no training", "07"),
+    ("gradlab.explorers.capstone", 1000.0, "retraining", "08"),
 )
-NOTEBOOKS = ("01", "02", "03", "04", "05", "06")
+NOTEBOOKS = ("01", "02", "03", "04", "05", "06", "07", "08")
 REDRAWS, QUICK_REDRAWS = 40, 3
 
 
@@ -163,6 +169,35 @@ def train_step(model, optimizer, loss_fn, X, y, max_norm):
     return loss.item(), norm.item()
 
 
+def autoclip(parameters, history, percentile=10.0):
+    """Notebook 08: AutoClip on torch parameters, in place; returns the threshold (a percentile of history)."""
+    import torch
+
+    grads = [p.grad for p in parameters if p.grad is not None]
+    norm = float(torch.sqrt(sum((g.double() ** 2).sum() for g in grads)))
+    history.append(norm)
+    threshold = float(np.percentile(history, percentile))
+    with torch.no_grad():
+        for g in grads:
+            g.mul_(min(1.0, threshold / (norm + 1e-6)))
+    return threshold
+
+
+def agc(parameters, clip_factor=0.01, eps=1e-3):
+    """Notebook 08: adaptive gradient clipping, unit-wise (first dimension), in place."""
+    import torch
+
+    with torch.no_grad():
+        for p in parameters:
+            if p.grad is None:
+                continue
+            dims = tuple(range(1, p.ndim)) or None
+            w = torch.linalg.vector_norm(p, dim=dims, keepdim=True) if dims else torch.linalg.vector_norm(p)
+            g = torch.linalg.vector_norm(p.grad, dim=dims, keepdim=True) if dims else torch.linalg.vector_norm(p.grad)
+            bound = clip_factor * torch.clamp(w, min=eps)
+            p.grad.mul_(torch.where(g > bound, bound / torch.clamp(g, min=1e-12), torch.ones_like(g)))
+
+
 def keras_clipnorm(grads, clipnorm):
     """Notebook 06: what Keras's ``clipnorm`` applies: each array scaled to a norm of at most clipnorm."""
     out = []
@@ -221,6 +256,8 @@ def reference_functions():
         "train_step": train_step,
         "clipnorm_fn": keras_clipnorm,
         "global_clipnorm_fn": keras_global_clipnorm,
+        "autoclip_fn": autoclip,
+        "agc_fn": agc,
     }
     factories = {
         "losses": notebook04_losses,
