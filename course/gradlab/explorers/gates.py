@@ -1,0 +1,123 @@
+"""Notebook 07's explorer: model, sequence length, forget-gate bias, truncation -> ||dL/dh_t|| per step."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from matplotlib.ticker import LogLocator
+
+from .. import data, gates
+from .base import LEGEND_PT, Explorer, log_axis, new_figure, style_axes
+
+__all__ = ["GatesExplorer", "TRUNCATIONS"]
+
+TRUNCATIONS = ("off", 5, 10, 20, 50)
+"""The truncation lengths k the explorer offers ("off": full backpropagation through time)."""
+
+
+class GatesExplorer(Explorer):
+    """Model, sequence length, forget-gate bias and truncation k -> live log-scale plot of ||dL/dh_t||.
+
+    The models are ``gradlab.gates.make_layer``'s torch ``nn.RNN`` (tanh), ``nn.LSTM`` and ``nn.GRU`` at
+    initialisation (``num_hiddens`` units, seeded), on ``batch_size`` sequences of the adding problem
+    (``gradlab.data.adding_problem``, up to ``max_steps`` steps); the loss is the squared error of a
+    linear read-out of the last state. ``compute(model, num_steps, forget_bias, truncation)`` returns a dict
+    with ``t`` (T,), ``h`` (T,) the norms ||dL/dh_t||, ``c`` (T,) the LSTM's ||dL/dc_t|| (None otherwise),
+    ``reach`` = ||dL/dh_1|| / ||dL/dh_T|| and ``cut`` (the last step that truncation detached, or None),
+    without drawing. The explorer needs no function of the learner's: nothing it shows is an exercise.
+    Defined in notebook 07.
+    """
+
+    ALIASES = {"T": "num_steps", "k": "truncation"}
+
+    def __init__(self, *, num_hiddens=16, batch_size=4, max_steps=150, seed=0, model="LSTM", num_steps=100,
+                 forget_bias=1.0, truncation="off"):
+        import ipywidgets as w
+
+        self.num_hiddens, self.seed = int(num_hiddens), int(seed)
+        X, y = data.adding_problem(int(batch_size), int(max_steps), seed=seed)
+        self._X, self._y = X, y
+        self._layers = {}
+        self._readout = gates._readout(self.num_hiddens, self.seed, torch.float64)
+
+        self.fig = new_figure(6.6, 3.5)
+        self.ax = self.fig.add_subplot()
+        (self._h_line,) = self.ax.plot([], [], "-", lw=1.5, color="tab:blue", label="||dL/dh_t||")
+        (self._c_line,) = self.ax.plot([], [], "--", lw=1.3, color="tab:orange",
+                                       label="||dL/dc_t|| (LSTM)")
+        self._cut_line = self.ax.axvline(0.0, color="black", ls=":", lw=1.2, label="truncation: last cut")
+        log_axis(self.ax, LogLocator(numticks=7))
+        self.ax.set_ylim(1e-3, 1.0)
+        self.ax.set_xlim(0.5, max_steps + 0.5)
+        self.ax.set_xlabel("time step t (steps; the loss reads h at the last step)")
+        self.ax.set_ylabel("gradient norm (log scale)")
+        self.ax.grid(True, which="major", alpha=0.3)
+        self._legend_key = None
+        self._set_legend((self._h_line, self._c_line, self._cut_line))
+        # the widest title a frame can have, so that the layout leaves room for every one
+        self.ax.set_title("LSTM, forget bias 3.0, T = 150, truncated every 50 steps\n"
+                          "||dL/dh_1|| / ||dL/dh_T|| = 9.99e-300")
+        style_axes(self.ax)
+        self.fig.tight_layout()
+
+        self._build_widget({
+            "model": w.Dropdown(options=list(gates.KINDS), value=model, description="model"),
+            "num_steps": w.IntSlider(value=num_steps, min=10, max=int(max_steps), step=5, description="T",
+                                     continuous_update=False),
+            "forget_bias": w.FloatSlider(value=forget_bias, min=-1.0, max=3.0, step=0.5,
+                                         description="forget bias (LSTM)", continuous_update=False,
+                                         readout_format=".1f"),
+            "truncation": w.Dropdown(options=list(TRUNCATIONS), value=truncation, description="truncation k"),
+        })
+
+    def _set_legend(self, handles):
+        """A legend naming exactly the lines shown (rebuilt only when that set changes)."""
+        key = tuple(id(a) for a in handles)
+        if key != self._legend_key:
+            self._legend = self.ax.legend(handles=list(handles), labels=[a.get_label() for a in handles],
+                                          loc="lower right", fontsize=LEGEND_PT)
+            self._legend_key = key
+
+    def _layer(self, model, forget_bias):
+        key = (model, float(forget_bias) if model == "LSTM" else None)
+        if key not in self._layers:
+            self._layers[key] = gates.make_layer(model, 2, self.num_hiddens, seed=self.seed,
+                                                 forget_bias=key[1] if key[1] is not None else 1.0)
+        return self._layers[key]
+
+    def compute(self, model, num_steps, forget_bias, truncation):
+        """The frame's data, no drawing (see the class docstring)."""
+        T = int(num_steps)
+        k = None if truncation in (None, "off") else int(truncation)
+        r = gates.per_step_grad_norms(self._layer(model, forget_bias), self._X[:, :T], self._y, truncate=k,
+                                      readout=self._readout)
+        cut = None if k is None or k >= T else ((T - 1) // k) * k  # h_cut was detached before step cut + 1
+        h = r["h"]
+        return {"t": np.arange(1, T + 1), "h": h, "c": r["c"], "cut": cut,
+                "reach": float(h[0] / h[-1]) if h[-1] > 0 else float("nan")}
+
+    def draw(self, data, settings):
+        """Put the norms (and the last cut) on the figure; returns the status line."""
+        model, T = settings["model"], int(settings["num_steps"])
+        t, h, c, cut = data["t"], data["h"], data["c"], data["cut"]
+        self._h_line.set_data(t, np.where(h > 0, h, np.nan))
+        if c is not None:
+            self._c_line.set_data(t, np.where(c > 0, c, np.nan))
+        self._c_line.set_visible(c is not None)
+        self._cut_line.set_xdata([cut + 0.5, cut + 0.5] if cut is not None else [0.0, 0.0])
+        self._cut_line.set_visible(cut is not None)
+        shown = [v[v > 0] for v in (h, c) if v is not None]
+        shown = np.concatenate(shown) if shown else np.array([])
+        lo, hi = (shown.min(), shown.max()) if shown.size else (1e-3, 1.0)
+        self.ax.set_ylim(max(lo, 1e-300) / 3.0, min(hi, 1e300) * 3.0)
+        self.ax.set_xlim(0.5, T + 0.5)
+        self._set_legend([self._h_line] + ([self._c_line] if c is not None else [])
+                         + ([self._cut_line] if cut is not None else []))
+        bias = f", forget bias {float(settings['forget_bias']):.1f}" if model == "LSTM" else ""
+        k = settings["truncation"]
+        trunc = "full BPTT" if k in (None, "off") else f"truncated every {k} steps"
+        self.ax.set_title(f"{model}{bias}, T = {T}, {trunc}\n||dL/dh_1|| / ||dL/dh_T|| = {data['reach']:.3g}")
+        if cut is not None:
+            return (f"{model}: the gradient stops at the last cut (steps 1..{cut} get exactly 0); "
+                    f"truncation is a wall, not a threshold")
+        return f"{model}: ||dL/dh_1|| / ||dL/dh_T|| = {data['reach']:.3g} over T = {T} steps"
