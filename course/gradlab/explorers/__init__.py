@@ -1,4 +1,4 @@
-"""The course's seven explorers, one module each, on one base (``explorers.base.Explorer``):
+"""The course's nine explorers, one module each, on one base (``explorers.base.Explorer``):
 controls -> ``compute(**settings)`` (data only) -> ``draw(data, settings)`` -> one PNG encoder, shown
 as ``.widget``, redrawn without a browser by ``redraw(**overrides)``.
 
@@ -12,6 +12,8 @@ notebook  class                                       module
 04      ``SpikeAlarmExplorer``                        ``explorers.spike_alarm``
 05      ``RnnClippingExplorer``                       ``explorers.rnn_clipping`` (needs torch)
 06      ``KerasClippingExplorer``                     ``explorers.keras_clipping``
+07      ``GatesExplorer``                             ``explorers.gates`` (needs torch)
+08      ``CapstoneExplorer``                          ``explorers.capstone`` (needs torch)
 ======  ===========================================  =========================
 
 Import the module a notebook needs (``from gradlab.explorers.cliff import CliffExplorer``); this
@@ -27,4 +29,6 @@ MODULES = {
     "SpikeAlarmExplorer": ("gradlab.explorers.spike_alarm", "04"),
     "RnnClippingExplorer": ("gradlab.explorers.rnn_clipping", "05"),
     "KerasClippingExplorer": ("gradlab.explorers.keras_clipping", "06"),
+    "GatesExplorer": ("gradlab.explorers.gates", "07"),
+    "CapstoneExplorer": ("gradlab.explorers.capstone", "08"),
 }
