@@ -254,7 +254,9 @@ def success_rate(test_error, threshold):
 
 
 def spearman(a, b):
-    """Spearman rank correlation of two 1-d arrays (finite pairs only). Defined in notebook 08."""
+    """Spearman rank correlation of a (n,) and b (n,), over the pairs where both are finite; a float.
+
+    Ties get distinct ranks (fine for continuous measurements). Defined in notebook 08."""
     a, b = np.asarray(a, float).ravel(), np.asarray(b, float).ravel()
     keep = np.isfinite(a) & np.isfinite(b)
     ra = np.argsort(np.argsort(a[keep])).astype(float)
