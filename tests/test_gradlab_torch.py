@@ -227,6 +227,30 @@ def test_fit_rnn_calls_the_step_it_is_given_and_stops_at_the_first_nonfinite_los
     assert not np.isfinite(test_mse)
 
 
+def test_fit_rnn_progress_bar_reaches_its_end_when_the_run_diverges(monkeypatch):
+    """fit_rnn(progress=True): a tqdm.auto bar over the steps, brought to its end and closed after an early stop."""
+    import tqdm.auto
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total=None, desc=None, leave=True):
+            self.total, self.n, self.closed = total, 0, False
+            bars.append(self)
+
+        def update(self, k=1):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
+    losses, _, _ = tm.fit_rnn(_step, float("inf"), num_steps=300, progress=True)
+    assert len(losses) < 300, "the unclipped run should stop early for this test to mean anything"
+    (bar,) = bars
+    assert bar.total == 300 and bar.n == 300 and bar.closed
+
+
 def test_fit_rnn_is_deterministic_per_seed_and_checks_its_arguments():
     """The same seed gives the same run, another seed another; a non-callable or bad setting is refused."""
     a, b, c = (tm.fit_rnn(_step, 1.0, num_steps=5, seed=s) for s in (0, 0, 1))

@@ -33,6 +33,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data import DataLoader, TensorDataset
 
+from .progress import progress_bar
+
 PAD, TRIGGER = 0, 1
 """Token ids of ``trigger_sequences``: 0 pads, 1 is the trigger ("toxic") token, 2.. are ordinary words."""
 
@@ -269,7 +271,9 @@ def fit_rnn(train_step, max_norm, *, lr=0.1, spectral_radius=1.5, num_steps=300,
     clipping. The model (``num_hiddens`` tanh units, recurrent matrix of spectral radius
     ``spectral_radius``), the data (``recall_first_data(T, seed=seed)`` unless ``data`` gives the four
     tensors) and the mini-batch order are all fixed by ``seed``; the global torch RNG is left as it was.
-    Training stops at the first non-finite loss.
+    Training stops at the first non-finite loss. ``progress``: True, a label or an existing bar for
+    a ``tqdm.auto`` bar over the steps that reaches its end also when the run stops early
+    (``gradlab.progress.progress_bar``).
 
     Returns ``(losses, norms, test_mse)``: the loss and pre-clipping gradient norm of every step taken
     (float64 arrays; a diverged run is shorter than ``num_steps`` and ends with its non-finite loss)
@@ -291,19 +295,17 @@ def fit_rnn(train_step, max_norm, *, lr=0.1, spectral_radius=1.5, num_steps=300,
         optimizer = torch.optim.SGD(model.parameters(), lr=lr)
         batches = torch.Generator().manual_seed(seed)
         loss_fn = nn.MSELoss()
-        steps = range(int(num_steps))
-        if progress:
-            from tqdm.auto import tqdm
-
-            steps = tqdm(steps, desc=f"RNN, max_norm={max_norm}", leave=False)
+        label = f"RNN, max_norm={max_norm}" if progress is True else progress
         losses, norms = [], []
-        for _ in steps:
-            idx = torch.randint(0, len(X_all), (batch_size,), generator=batches).to(X_all.device)
-            loss, norm = train_step(model, optimizer, loss_fn, X_all[idx], y_all[idx], max_norm)
-            losses.append(float(loss))
-            norms.append(float(norm))
-            if not math.isfinite(losses[-1]):
-                break
+        with progress_bar(label, int(num_steps)) as bar:
+            for _ in range(int(num_steps)):
+                bar.update(1)
+                idx = torch.randint(0, len(X_all), (batch_size,), generator=batches).to(X_all.device)
+                loss, norm = train_step(model, optimizer, loss_fn, X_all[idx], y_all[idx], max_norm)
+                losses.append(float(loss))
+                norms.append(float(norm))
+                if not math.isfinite(losses[-1]):
+                    break
         with torch.no_grad():
             test_mse = nn.functional.mse_loss(model(X_te), y_te).item()
     return np.array(losses), np.array(norms), test_mse

@@ -34,7 +34,8 @@ and updates ``p -= lr * g``. Overflow inside a diverging run is expected and sil
 stderr); with ``stop_on_nonfinite=True`` a run stops at the first non-finite loss or gradient.
 
 ``progress=True`` (or a text, the bar's label) shows a ``tqdm.auto`` bar over the steps that reaches
-its end also when a run stops early; pass an existing bar to share one over several runs.
+its end also when a run stops early; pass an existing bar to share one over several runs
+(``gradlab.progress``).
 """
 
 from __future__ import annotations
@@ -49,10 +50,10 @@ try:  # scikit-learn's dependency: keeps BLAS on one thread for these small prod
 except ImportError:  # pragma: no cover
     threadpool_limits = None
 
+from .progress import progress_bar
 from .rnn import PARAM_NAMES, check_activation, rnn_loss
 
-__all__ = ["train", "train_many", "evaluate", "grad_norm", "batches", "Setting", "HISTORY_KEYS", "one_blas_thread",
-           "progress_bar"]
+__all__ = ["train", "train_many", "evaluate", "grad_norm", "batches", "Setting", "HISTORY_KEYS", "one_blas_thread"]
 
 HISTORY_KEYS = ("loss", "grad_norm", "clipped_norm", "clipped", "param_norm")
 
@@ -163,7 +164,7 @@ def train(params, X, y, *, lr, num_steps, batch_size=32, task="regression", clip
     after the step) -- and ``diverged_at``, the first step whose loss or gradient was not finite (None
     if none). With ``stop_on_nonfinite`` training stops at that step, so the arrays are shorter than
     ``num_steps``. ``progress``: False, True or a label for a ``tqdm.auto`` bar over the steps, or an
-    existing bar to advance (left open); see ``progress_bar``.
+    existing bar to advance (left open); see ``gradlab.progress.progress_bar``.
     """
     X = _check_common(params, X, y, lr, num_steps, task)
     if clip_fn is not None and threshold is None:
@@ -234,44 +235,6 @@ def _rowwise_sumsq(a):
     """Sum of squares of each model's entries: a (K, ...) -> (K,)."""
     flat = a.reshape(a.shape[0], -1)
     return np.einsum("ij,ij->i", flat, flat)
-
-
-class _Counter:
-    """Counts the steps shown on a bar (or on none), so that the bar can be brought to its end."""
-
-    def __init__(self, bar):
-        self.bar, self.done = bar, 0
-
-    def update(self, k=1):
-        self.done += k
-        if self.bar is not None:
-            self.bar.update(k)
-
-
-@contextlib.contextmanager
-def progress_bar(progress, total):
-    """A progress bar over ``total`` steps, as ``train``'s ``progress=`` shows it. Defined in notebook 03.
-
-    ``progress``: False or None (no bar), True or a text (a new ``tqdm.auto`` bar with that label,
-    closed on leaving), or an existing bar (advanced, left open). Yields an object with ``update(k)``;
-    on leaving, also after an early stop or an error, the bar is advanced to ``total`` so that it never
-    stalls short of its end.
-    """
-    own = progress is True or isinstance(progress, str)
-    if own:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, desc=progress if isinstance(progress, str) else None, leave=False)
-    else:
-        bar = progress or None
-    counter = _Counter(bar)
-    try:
-        yield counter
-    finally:
-        if bar is not None:
-            bar.update(total - counter.done)  # a run stopped early still reaches its end
-            if own:
-                bar.close()
 
 
 def train_many(settings, params, X, y, *, num_steps, batch_size=32, task="regression", seed=0,
