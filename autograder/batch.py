@@ -94,7 +94,7 @@ def died_status(returncode):
 class _Runner:
     """Starts one worker per job and kills every live one on request."""
 
-    def __init__(self, submissions, out, source, limits, mode, worker_memory):
+    def __init__(self, submissions, out, source, limits, mode, worker_memory, preload=None):
         # setpriv and prlimit (util-linux, which the sandbox needs too) arm the death signal and the
         # memory limit before Python starts; the worker sets both again itself (worker_setup).
         wrap = []
@@ -102,22 +102,73 @@ class _Runner:
             wrap += ["setpriv", "--pdeathsig", "KILL", "--"]
         if shutil.which("prlimit"):
             wrap += ["prlimit", f"--as={worker_memory}", "--"]
-        self.base = [*wrap, sys.executable, "-m", "autograder", "grade-one", str(submissions)]
+        self.wrap, self.worker_memory = wrap, worker_memory
+        self.args = ["grade-one", str(submissions)]
+        self.base = [*wrap, sys.executable, "-m", "autograder", *self.args]
         self.tail = ["--out", str(out), "--source", str(source), "--limits", json.dumps(asdict(limits)),
-                     "--worker-memory", str(worker_memory), "--parent-pid", str(os.getpid()), "--quiet"]
+                     "--worker-memory", str(worker_memory), "--quiet"]
         if mode:
             self.tail += ["--mode", mode]
         self.env = worker_env()
         self.lock = threading.Lock()
         self.procs = set()
         self.stopping = False
+        # preload: the modules of a zygote per worker thread (autograder.zygote); None: one fresh process per job
+        self.preload = None if os.environ.get("TG_GRADER_ZYGOTE") == "0" else preload
+        self.local = threading.local()
+        self.zygotes = set()
+        self.zygote_refused = None
+
+    def _zygote(self):
+        """This thread's zygote (started on its first job), or None when zygotes are off or refused."""
+        from .zygote import Zygote, ZygoteDied
+
+        if self.preload is None or self.zygote_refused:
+            return None
+        z = getattr(self.local, "zygote", None)
+        if z is None:
+            try:
+                z = Zygote([*self.wrap, sys.executable], self.env, ROOT, self.preload, os.getpid(),
+                           self.worker_memory)
+            except (OSError, ZygoteDied) as exc:
+                self.zygote_refused = str(exc)
+                return None
+            with self.lock:
+                if self.stopping:
+                    z.kill()
+                    z.close()
+                    return None
+                self.zygotes.add(z)
+            self.local.zygote = z
+        return z
+
+    def _drop_zygote(self, z):
+        with self.lock:
+            self.zygotes.discard(z)
+        self.local.zygote = None
+        z.kill()
+        z.close()
 
     def run(self, learner, assignment):
-        """Run one job to its end; returns (returncode, stderr tail), or None when stopped."""
+        """Run one job to its end; returns (returncode, stderr tail, elapsed), or None when stopped."""
+        from .zygote import ZygoteDied
+
+        z = self._zygote()
+        if z is not None:
+            t0 = time.monotonic()
+            try:
+                returncode, err = z.run([*self.args, learner, assignment, *self.tail])
+            except ZygoteDied as exc:  # the zygote went (killed): this job is charged, the next gets a new one
+                self._drop_zygote(z)
+                returncode, err = -signal.SIGKILL, str(exc)
+            if self.stopping:
+                return None
+            return returncode, err[-2000:], time.monotonic() - t0
         with self.lock:
             if self.stopping:
                 return None
-            proc = subprocess.Popen(self.base + [learner, assignment] + self.tail, cwd=ROOT, env=self.env,
+            proc = subprocess.Popen(self.base + [learner, assignment] + self.tail
+                                    + ["--parent-pid", str(os.getpid())], cwd=ROOT, env=self.env,
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE, start_new_session=True)
             self.procs.add(proc)
@@ -139,6 +190,15 @@ class _Runner:
                     os.killpg(proc.pid, signal.SIGKILL)
                 except OSError:
                     pass
+            for z in self.zygotes:
+                z.kill()
+
+    def close(self):
+        """Let the zygotes exit and reap them (their jobs' CPU time then counts in RUSAGE_CHILDREN)."""
+        with self.lock:
+            zygotes, self.zygotes = list(self.zygotes), set()
+        for z in zygotes:
+            z.close()
 
 
 def _grade_on_cluster(scheduler, learners, todo, source, limits, worker_memory, allow_weak, progress):
@@ -264,7 +324,10 @@ def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, 
             from .sandbox import detect_mode
 
             mode = detect_mode()  # probed once here rather than in every worker
-        runner = _Runner(submissions, out, source, limits, mode, worker_memory)
+        from .zygote import preloads
+
+        preload = preloads(notebook_path(a, source) for a in sorted({a for _, a in todo}))
+        runner = _Runner(submissions, out, source, limits, mode, worker_memory, preload=preload)
         pool = ThreadPoolExecutor(min(workers, len(todo)), thread_name_prefix="tg-worker")
         try:
             futures = {pool.submit(runner.run, learner, a): (learner, a) for learner, a in todo}
@@ -288,8 +351,10 @@ def grade_all(submissions, out, *, source=SOLUTIONS, workers=None, limits=None, 
         except BaseException:
             runner.stop()
             pool.shutdown(wait=True, cancel_futures=True)
+            runner.close()
             raise
         pool.shutdown(wait=True)
+        runner.close()
     rows = []
     for learner, a in jobs:
         result = load_result(result_path(out, learner, a))
