@@ -16,3 +16,27 @@ os.environ.setdefault("JUPYTER_CONFIG_PATH", str(ROOT / "autograder"))
 _bin = str(Path(sys.executable).parent)
 if _bin not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _bin + os.pathsep + os.environ.get("PATH", "")
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
+
+
+@pytest.fixture(scope="session")
+def autograded_course(request, tmp_path_factory):
+    """Every assignment autograded by nbgrader (solution and untouched release), once per session, on first use.
+
+    ``autograded_course[assignment]`` is ``(scores, log, autograded solution notebook, plot audit entries)``;
+    see tests/fixtures/nbgrader_course.py. Shared by tests/test_notebooks.py and tests/test_notebook_06_quiet.py.
+    The assignments that the session's parametrized tests will ask for are queued at once, longest first,
+    so that the workers stay busy whichever test asks first.
+    """
+    from nbgrader_course import AutogradedCourse, longest_first
+
+    course = AutogradedCourse(tmp_path_factory.mktemp("nbgrader-course"))
+    wanted = {item.callspec.params["assignment"] for item in request.session.items
+              if "autograded_course" in getattr(item, "fixturenames", ())
+              and "assignment" in getattr(getattr(item, "callspec", None), "params", {})}
+    course.prefetch(longest_first(wanted))
+    yield course
+    course.close()

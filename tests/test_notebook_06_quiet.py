@@ -1,12 +1,15 @@
 """Notebook 06 imports TensorFlow, trains Keras models and logs to TensorBoard, yet prints nothing to stderr.
 
 Anything on stderr in a graded cell scores 0 under nbgrader, and a learner should see no TensorFlow log
-lines or warnings at all. The solution notebook is executed with nbclient in a kernel whose environment
-does NOT pre-set ``TF_CPP_MIN_LOG_LEVEL``, ``TF_ENABLE_ONEDNN_OPTS`` or ``PYTHONWARNINGS`` (as in a
-learner's JupyterLab): the notebook must silence TensorFlow itself. Then the notebook is executed again
-without its ``slow`` cells, as the class grader runs it: every graded cell must still pass.
+lines or warnings at all. The solution notebook is executed in a kernel whose environment does NOT
+pre-set ``TF_CPP_MIN_LOG_LEVEL``, ``TF_ENABLE_ONEDNN_OPTS`` or ``PYTHONWARNINGS`` (as in a learner's
+JupyterLab): the notebook must silence TensorFlow itself. That execution is nbgrader autograde's, shared
+with tests/test_notebooks.py (the session's ``autograded_course``, whose kernels run in that environment).
+Then the notebook is executed again without its ``slow`` cells, as the class grader runs it: every
+graded cell must still pass.
 """
 
+import json
 import re
 
 import nbformat
@@ -50,16 +53,13 @@ def _problems(nb):
 
 
 @pytest.fixture(scope="module")
-def monkeymodule():
-    with pytest.MonkeyPatch.context() as mp:
-        yield mp
+def executed(autograded_course):
+    """The solution as nbgrader autograde executed it (every cell, slow ones included)."""
+    from nbgrader_course import UNSET
 
-
-@pytest.fixture(scope="module")
-def executed(monkeymodule):
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    _execute(nb, monkeymodule)
-    return nb
+    assert {"TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "PYTHONWARNINGS"} <= set(UNSET)
+    # through nbformat's reader: the file stores multi-line text as lists of lines
+    return nbformat.reads(json.dumps(autograded_course[NOTEBOOK.parent.name][2]), as_version=4)
 
 
 def test_no_stderr_no_tensorflow_log_line_no_error(executed):

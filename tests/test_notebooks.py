@@ -1,71 +1,31 @@
 """Both directions, graded by nbgrader itself: each solution scores full marks, each release scores 0.
 
 For every assignment in solutions/, a temporary nbgrader course is made with two learners: one submits
-the solution notebook, the other submits the released notebook untouched. ``nbgrader autograde`` runs
-both; the gradebook must show full marks for the first and 0 on every graded cell for the second.
-Assignments are graded in parallel, each in its own temporary course (own gradebook).
+the solution notebook, the other submits the released notebook untouched (without its ``slow`` cells, as
+the class grader runs it; ``nbgrader validate --invert`` in tests/test_test_cells.py executes all of them).
+``nbgrader autograde`` runs both; the gradebook must show full marks for the first and 0 on every graded
+cell for the second. Assignments are graded in parallel, each in its own temporary course (own gradebook),
+once per session (the ``autograded_course`` fixture of tests/conftest.py, tests/fixtures/nbgrader_course.py).
 
 nbgrader runs every cell with ``allow_errors=True`` and scores only the graded cells, so a failing
 experiment assert would cost no points. The solution's autograded notebook is therefore also read
 back: no cell may end in an error (every claim an experiment asserts holds), and no cell writes to
 stderr (nbgrader scores a graded cell that does as 0; elsewhere it is noise a learner must not see).
-The kernels run as ``make lab``'s do (inline plots, Python's default warning filters), and an IPython
-startup file (tests/fixtures/plot_audit.py) checks that every figure drawn has a title and axis labels.
+The kernels run as a learner's JupyterLab outside ``make lab`` runs them (inline plots, Python's default
+warning filters, no TensorFlow quieting variables), and an IPython startup file (tests/fixtures/plot_audit.py)
+checks that every figure drawn has a title and axis labels.
 """
 
 import json
-import os
-import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+from nbgrader_course import BLANK, PLOT_AUDIT, SOLVER, longest_first  # tests/fixtures, on sys.path from conftest.py
 
-from autograder.paths import COURSE, SOLUTIONS, assignments, nbgrader_env
+from autograder.paths import assignments
 
 ASSIGNMENTS = assignments()
-SOLVER, BLANK = "solution_learner", "untouched_release"
-PLOT_AUDIT = Path(__file__).parent / "fixtures" / "plot_audit.py"
 
 pytestmark = pytest.mark.slow
-
-
-def _autograde(assignment, tmp):
-    root = Path(tmp) / assignment
-    shutil.copytree(SOLUTIONS / assignment, root / "solutions" / assignment)
-    nb_name = f"{assignment}.ipynb"
-    for learner, source in ((SOLVER, SOLUTIONS), (BLANK, COURSE)):
-        dest = root / "submitted" / learner / assignment
-        dest.mkdir(parents=True)
-        shutil.copy(source / assignment / nb_name, dest / nb_name)
-    startup = root / "ipython" / "profile_default" / "startup"
-    startup.mkdir(parents=True)
-    shutil.copy(PLOT_AUDIT, startup / "00-plot-audit.py")
-    env = nbgrader_env(TG_COURSE_ROOT=root, TG_RELEASE_DIR=root / "release", TG_GRADEBOOK=root / "gradebook.db",
-                       IPYTHONDIR=root / "ipython", TG_PLOT_AUDIT=root / "plot-audit.jsonl")
-    for var in ("MPLBACKEND", "PYTHONWARNINGS"):  # as in make lab: inline figures, warnings shown
-        env.pop(var, None)
-    log = []
-    for cmd in (["nbgrader", "generate_assignment", assignment, "--force"],
-                ["nbgrader", "autograde", assignment, "--force"]):
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=900)
-        log.append(proc.stdout + proc.stderr)
-        assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{log[-1][-4000:]}"
-    from nbgrader.api import Gradebook
-
-    scores = {}
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
-        for learner in (SOLVER, BLANK):
-            nb = gb.find_submission_notebook(assignment, assignment, learner)
-            scores[learner] = {
-                "total": (nb.score, nb.max_score),
-                "cells": {g.name: (g.score, g.max_score) for g in nb.grades if g.max_score},
-            }
-    autograded = json.loads((root / "autograded" / SOLVER / assignment / nb_name).read_text())
-    audit = root / "plot-audit.jsonl"
-    plots = [json.loads(line) for line in audit.read_text().splitlines()] if audit.exists() else []
-    return scores, "\n".join(log), autograded, plots
 
 
 def _cell_label(cell):
@@ -73,13 +33,10 @@ def _cell_label(cell):
     return meta.get("nbgrader", {}).get("grade_id") or cell.get("id", "?")
 
 
-@pytest.fixture(scope="module")
-def autograded(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("nbgrader-course")
-    workers = max(1, min(len(ASSIGNMENTS), os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        results = dict(zip(ASSIGNMENTS, pool.map(lambda a: _autograde(a, tmp), ASSIGNMENTS), strict=True))
-    return results
+@pytest.fixture
+def autograded(autograded_course):
+    autograded_course.prefetch(longest_first(ASSIGNMENTS))   # queued at once, slowest first: graded in parallel
+    return autograded_course
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
