@@ -3,10 +3,16 @@
 Every assignment folder in solutions/ is released; the written notebooks are then rewritten in the
 canonical form of ``autograder.notebooks`` (no outputs, stable ids, sorted keys), so that a second
 release of unchanged sources is byte-identical and ``check`` can compare files.
+
+Every notebook (source and release) also carries the notebook metadata JupyterLab itself writes once a
+Python kernel has started (``LAB_METADATA``: the kernelspec and ipykernel's ``language_info``), so that
+an untouched notebook opens unmodified and saving it changes nothing (tests/test_lab_untouched.py checks
+this in the browser), on the reference Python (``REFERENCE_PYTHON``).
 """
 
 from __future__ import annotations
 
+import copy
 import filecmp
 import shutil
 import subprocess
@@ -15,6 +21,36 @@ from pathlib import Path
 
 from . import notebooks
 from .paths import COURSE, ROOT, SOLUTIONS, assignments, nbgrader_env, notebook_path
+
+#: What JupyterLab puts in a notebook's metadata once an ipykernel Python 3 kernel is connected: it takes
+#: ``language_info`` from the kernel's info reply, and marks the notebook modified when that differs from the
+#: file's (JupyterLab 4.6 compares the values). ``version`` is the kernel's exact Python version, so it is the
+#: reference environment's (this project's machines, its hub and CI: ``REFERENCE_PYTHON``); a learner on another
+#: 3.11.x still sees that one field change on open (see tests/test_lab_untouched.py).
+REFERENCE_PYTHON = "3.11.7"
+LAB_METADATA = {
+    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+    "language_info": {
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+        "version": REFERENCE_PYTHON,
+    },
+}
+
+
+def normalize(path):
+    """``notebooks.normalize`` plus ``LAB_METADATA``: the canonical form a release writes."""
+    nb = notebooks.read(path)
+    metadata = nb.setdefault("metadata", {})
+    changed = any(metadata.get(key) != value for key, value in LAB_METADATA.items())
+    if changed:
+        metadata.update(copy.deepcopy(LAB_METADATA))
+        notebooks.write(nb, path)
+    return notebooks.normalize(path) or changed
 
 
 def release(into=COURSE, *, source_root=ROOT, quiet=False):
@@ -28,7 +64,7 @@ def release(into=COURSE, *, source_root=ROOT, quiet=False):
                            TG_GRADEBOOK=Path(tmp) / "gradebook.db")
         for assignment in ids:
             # canonicalise the source first, so authors never commit outputs or missing ids
-            notebooks.normalize(notebook_path(assignment, Path(source_root) / "solutions"))
+            normalize(notebook_path(assignment, Path(source_root) / "solutions"))
             cmd = ["nbgrader", "generate_assignment", assignment, "--force"]
             if quiet:
                 cmd.append("--log-level=WARN")
@@ -36,7 +72,7 @@ def release(into=COURSE, *, source_root=ROOT, quiet=False):
             if proc.returncode != 0:
                 raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{proc.stdout}{proc.stderr}")
             for nb_path in sorted((into / assignment).glob("*.ipynb")):
-                notebooks.normalize(nb_path)
+                normalize(nb_path)
     return ids
 
 
