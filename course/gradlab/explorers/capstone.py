@@ -176,7 +176,7 @@ class CapstoneExplorer(Explorer):
             ruled.set_data(steps, _on_chart(data["with_rule"][key], lo, hi))
             ruled.set_label(label)
         ruled_visible = data["rule"] != "none"
-        for plain, ruled in self._lines.values():
+        for _plain, ruled in self._lines.values():
             ruled.set_visible(ruled_visible)
         self._threshold.set_visible(data["rule"] == "fixed")
         self._threshold.set_ydata([data["threshold"]] * 2)
