@@ -94,7 +94,7 @@ def died_status(returncode):
 class _Runner:
     """Starts one worker per job and kills every live one on request."""
 
-    def __init__(self, submissions, out, source, limits, mode, worker_memory, preload=None):
+    def __init__(self, submissions, out, source, limits, mode, worker_memory, preload=None, kept=None):
         # setpriv and prlimit (util-linux, which the sandbox needs too) arm the death signal and the
         # memory limit before Python starts; the worker sets both again itself (worker_setup).
         wrap = []
@@ -115,7 +115,9 @@ class _Runner:
         self.stopping = False
         # preload: the modules of a zygote per worker thread (autograder.zygote); None: one fresh process per job
         self.preload = None if os.environ.get("TG_GRADER_ZYGOTE") == "0" else preload
-        self.local = threading.local()
+        # kept: a threading.local that keeps each thread's zygote after this runner (a cluster worker's tasks)
+        self.local = kept if kept is not None else threading.local()
+        self.kept = kept is not None
         self.zygotes = set()
         self.zygote_refused = None
 
@@ -126,6 +128,10 @@ class _Runner:
         if self.preload is None or self.zygote_refused:
             return None
         z = getattr(self.local, "zygote", None)
+        key = (tuple(self.wrap), self.worker_memory, tuple(self.preload), tuple(sorted(self.env.items())))
+        if z is not None and (getattr(self.local, "key", None) != key or z.proc.poll() is not None):
+            self._drop_zygote(z)
+            z = None
         if z is None:
             try:
                 z = Zygote([*self.wrap, sys.executable], self.env, ROOT, self.preload, os.getpid(),
@@ -138,8 +144,9 @@ class _Runner:
                     z.kill()
                     z.close()
                     return None
-                self.zygotes.add(z)
-            self.local.zygote = z
+                if not self.kept:
+                    self.zygotes.add(z)
+            self.local.zygote, self.local.key = z, key
         return z
 
     def _drop_zygote(self, z):

@@ -4,9 +4,10 @@ Needs the optional ``cluster`` extra (dask and distributed). The client (``grade
 ``scheduler=``) stages each submission itself, as ``make grade`` does (nothing followed), and sends it
 as bytes: a tar of the staged assignment folder. A worker (``dask worker tcp://host:8786``, started
 from a checkout of the course with its virtual environment) runs ``grade_task``: it writes that tar
-into a private scratch folder and grades it with the very ``grade-one`` subprocess of the local batch
-(its own session, ``RLIMIT_AS``, death signal, the sandbox), then returns the result JSON. Only the
-client writes OUT.
+into a private scratch folder and grades it with the very ``grade-one`` process of the local batch
+(its own session, ``RLIMIT_AS``, death signal, the sandbox), forked from the worker thread's zygote
+(``autograder.zygote``, kept from task to task), then returns the result JSON. Only the client
+writes OUT.
 
 Trust between them: every worker proves it grades against the same solutions/ as the client (a
 digest of the source tree, ``tree_digest``) and reports its sandbox mode. Before anything is sent the
@@ -27,6 +28,7 @@ import io
 import os
 import shutil
 import tarfile
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -96,6 +98,9 @@ def pack(folder, assignment):
     return buf.getvalue()
 
 
+_ZYGOTES = threading.local()  # each worker thread's zygote (autograder.zygote), kept from task to task
+
+
 def grade_task(payload, learner, assignment, source_ref, expected_digest, limits, worker_memory, allow_weak):
     """On a worker: grade one submission (tar bytes) with ``grade-one``; returns a dict with the result
     (or ``refused``), the worker's digest, mode and pid."""
@@ -113,7 +118,12 @@ def grade_task(payload, learner, assignment, source_ref, expected_digest, limits
         subs, out = tmp / "submitted", tmp / "out"
         subs.mkdir()
         (subs / f"{learner}.tar").write_bytes(payload)
-        runner = _Runner(subs, out, _resolve(source_ref), Limits(**limits), info["mode"], worker_memory)
+        from .paths import assignments, notebook_path
+        from .zygote import preloads
+
+        source = _resolve(source_ref)
+        runner = _Runner(subs, out, source, Limits(**limits), info["mode"], worker_memory,
+                         preload=preloads(notebook_path(a, source) for a in assignments(source)), kept=_ZYGOTES)
         returncode, err, elapsed = runner.run(learner, assignment)
         result = load_result(result_path(out, learner, assignment)) if returncode == 0 else None
         return info | {"result": result, "returncode": returncode, "stderr_tail": err, "elapsed_s": elapsed}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import time
 from pathlib import Path
@@ -99,6 +100,9 @@ def grade_one(submissions, learner, assignment, out, *, source=SOLUTIONS, limits
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result["elapsed_s"] = round(time.monotonic() - t0, 3)
+    # CPU-seconds of this job's own (trusted) process; with sandbox_cpu_s, where a job's cost goes (bench/)
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    result["grader_cpu_s"] = round(used.ru_utime + used.ru_stime, 3)
     # A grader error is the grader's (or its machine's) fault, not the submission's: the row says so, and
     # the result is not final, so the next run grades the job again instead of keeping the error.
     final = not str(result.get("status", "")).startswith("grader error")

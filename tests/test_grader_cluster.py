@@ -108,17 +108,31 @@ def _worker_processing(client, name):
     return bool(addr and client.processing().get(addr))
 
 
-def _children_of(pid):
-    """Live processes started with ``--parent-pid PID`` (grade-one processes of that worker)."""
-    needle = f"--parent-pid\0{pid}\0".encode()
+def _children_of(pid, seen=None):
+    """Live grade-one processes of that worker: started with ``--parent-pid PID`` by it, or forked from its
+    zygote (``--parent-pid`` of the zygote, whose own parent is the worker). ``seen`` collects them."""
+    zygotes = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                parent = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if b"autograder.zygote" in args and parent == pid:
+                zygotes.add(int(entry))
+    needles = [f"--parent-pid\0{p}\0".encode() for p in (pid, *zygotes)]
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if needle in Path(f"/proc/{entry}/cmdline").read_bytes():
-                    found.append(int(entry))
+                text = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
-                pass
+                continue
+            if any(n in text for n in needles):
+                found.append(int(entry))
+    if seen is not None:
+        seen.update(found, zygotes)
     return found
 
 
@@ -134,13 +148,13 @@ def test_a_worker_killed_mid_batch_costs_nothing(cluster, klass, tmp_path):
     proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
     victim = cluster["workers"]["w1"]
-    killed_busy = False
+    killed_busy, below_victim = False, set()
     t0 = t_kill = time.monotonic()
     lines = []
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed_busy:
-            if _worker_processing(cluster["client"], "w1") and _children_of(victim.pid):
+            if _worker_processing(cluster["client"], "w1") and _children_of(victim.pid, below_victim):
                 os.killpg(victim.pid, signal.SIGKILL)  # while its grade-one process is grading
                 victim.wait(timeout=10)
                 killed_busy = True
@@ -156,7 +170,10 @@ def test_a_worker_killed_mid_batch_costs_nothing(cluster, klass, tmp_path):
     assert proc.returncode == 0, "\n".join(lines[-30:])
     assert any("sandbox mode(s) root" in ln for ln in lines)
     time.sleep(0.5)
-    assert _children_of(victim.pid) == []  # its grade-one process died with it
+    assert _children_of(victim.pid) == []  # its grade-one process (and its zygote) died with it
+    alive = [p for p in below_victim if Path(f"/proc/{p}").exists()
+             and Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] not in "ZX"]
+    assert below_victim and not alive, (below_victim, alive)
     dask_csv = (out / "grades.csv").read_text()
     assert dask_csv == local_csv
     rows = _rows(dask_csv)
