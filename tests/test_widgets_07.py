@@ -37,13 +37,28 @@ def test_the_lines_are_the_norms_compute_returns(explorer):
     assert explorer.image.value[:8] == PNG
 
 
-def test_the_norms_are_torch_autograd_of_the_same_model(explorer):
-    """compute's norms equal gradlab.gates.per_step_grad_norms of a model built the same way (seeded)."""
-    got = explorer.compute("GRU", 40, 1.0, "off")
+@pytest.mark.parametrize("model, forget_bias, T, k", [("GRU", 1.0, 40, "off"), ("RNN", 1.0, 150, 20),
+                                                     ("LSTM", 0.0, 57, "off"), ("LSTM", 3.0, 150, 10)])
+def test_the_norms_are_torch_autograd_of_the_same_model(explorer, model, forget_bias, T, k):
+    """compute's norms (from cached step Jacobians) equal gradlab.gates.per_step_grad_norms of a model built
+    the same way, unrolled and truncated by h.detach() every k steps, to 1e-12."""
+    got = explorer.compute(model, T, forget_bias, k)
     X, y = data.adding_problem(4, 150, seed=0)
-    layer = gates.make_layer("GRU", 2, 16, seed=0)
-    want = gates.per_step_grad_norms(layer, X[:, :40], y, readout=explorer._readout)
-    assert np.allclose(got["h"], want["h"], rtol=1e-12) and got["c"] is None
+    layer = gates.make_layer(model, 2, 16, seed=0, forget_bias=forget_bias)
+    want = gates.per_step_grad_norms(layer, X[:, :T], y, readout=explorer._readout,
+                                     truncate=None if k == "off" else k)
+    assert np.allclose(got["h"], want["h"], rtol=1e-12, atol=0)
+    if model == "LSTM":
+        assert np.allclose(got["c"], want["c"], rtol=1e-12, atol=0)
+    else:
+        assert got["c"] is None
+
+
+def test_a_bias_between_the_slider_steps_is_rounded_to_one(explorer):
+    """The slider moves in steps of 0.5; a value between steps is drawn as the nearest step."""
+    assert np.array_equal(explorer.compute("LSTM", 80, 1.2, "off")["h"], explorer.compute("LSTM", 80, 1.0, "off")["h"])
+    explorer.redraw(model="LSTM", forget_bias=1.3)
+    assert "forget bias 1.5" in explorer.ax.get_title()
 
 
 def test_the_title_names_the_setting_inside_the_figure(explorer):
