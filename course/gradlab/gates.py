@@ -60,7 +60,10 @@ def set_forget_bias(lstm, value):
 
 
 def forget_bias_of(lstm):
-    """The total forget-gate bias of an ``nn.LSTM``'s units, shape (H,) (see ``set_forget_bias``)."""
+    """The total forget-gate bias of an ``nn.LSTM``'s units, shape (H,) (see ``set_forget_bias``).
+
+    Defined in notebook 07.
+    """
     H = lstm.hidden_size
     return (lstm.bias_ih_l0[H:2 * H] + lstm.bias_hh_l0[H:2 * H]).detach().numpy().copy()
 
