@@ -9,7 +9,10 @@ assignments are those of the source folder (solutions/). The work is split by jo
   followed: links, hard links, FIFOs and devices are refused), its content hash;
 * ``autograder.job``: one learner x assignment (``python -m autograder grade-one``), its result file;
 * ``autograder.batch``: the whole class (``python -m autograder grade``), which jobs to (re)grade,
-  one worker process per job;
+  one worker process per job, forked from a zygote per worker thread (``autograder.zygote``);
+* ``autograder.trusted``: grading one submission, split by job into ``cells``, ``redaction``,
+  ``plan``, ``session`` (the sandbox's learner process and the remote calls), ``testrun`` (one test
+  cell) and ``results``; ``sandbox``, ``wire`` and ``feedback`` do the rest;
 * ``autograder.export``: grades.csv.
 
 Every job gets a row whatever happens to it: a missing assignment (status ``missing``), a refused

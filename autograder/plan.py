@@ -1,0 +1,158 @@
+"""The plan of one job: the notebook that runs in the sandbox, rebuilt from the SOURCE notebook (never
+from the submission's structure), the test cells that run in the trusted process, and their free names.
+
+Moved out of ``autograder/trusted.py`` (one module per job); ``trusted`` re-exports every name."""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import notebooks
+from .cells import SubmissionProblem, cell_source, released_stub
+from .redaction import Secrets
+from .sandbox import needed_modules
+
+MAX_NOTEBOOK_BYTES = 50 << 20
+
+
+@dataclass
+class TestCell:
+    grade_id: str
+    source: str
+    points: float
+    summary: str
+
+
+@dataclass
+class Plan:
+    setup: list = field(default_factory=list)  # [{"label", "source", "origin"}]
+    tests: list = field(default_factory=list)  # [TestCell]
+    notes: list = field(default_factory=list)
+    secrets: Secrets = field(default_factory=lambda: Secrets())
+    exercises: frozenset = frozenset()  # grade ids of the source's solution cells
+    needed: tuple = ()  # gradlab modules the source's own setup cells import (sandbox.needed_modules)
+    skipped: dict = field(default_factory=dict)  # setup cell index -> why it is skipped on a restart
+
+    @property
+    def max_score(self):
+        return sum(t.points for t in self.tests)
+
+
+def read_submission(path):
+    """The submission notebook as a dict, or SubmissionProblem saying why it cannot be read."""
+    path = Path(path)
+    if not path.exists():
+        raise SubmissionProblem("missing notebook")
+    if path.is_symlink():
+        raise SubmissionProblem("invalid notebook (a symbolic link)")
+    size = path.stat().st_size
+    if size == 0:
+        raise SubmissionProblem("invalid notebook (empty file)")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise SubmissionProblem(f"invalid notebook (larger than {MAX_NOTEBOOK_BYTES >> 20} MiB)")
+    try:
+        nb = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise SubmissionProblem("invalid notebook (malformed JSON)") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise SubmissionProblem("invalid notebook (no list of cells)")
+    return nb
+
+
+def build_plan(source_nb, submission_nb):
+    """The cells to run in the sandbox and the test cells to run here (see the module docstring)."""
+    plan = Plan(secrets=Secrets(source_nb))
+    plan.exercises = frozenset(notebooks.grade_id(c) for c in source_nb.get("cells", [])
+                               if notebooks.is_solution(c) and notebooks.grade_id(c))
+    by_id, seen_dupes = {}, set()
+    for cell in (submission_nb or {}).get("cells", []):
+        if not isinstance(cell, dict):
+            continue
+        meta = cell.get("metadata")
+        nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if not isinstance(gid, str):
+            continue
+        if gid in by_id:
+            seen_dupes.add(gid)
+            continue
+        by_id[gid] = cell
+    for index, cell in enumerate(source_nb.get("cells", [])):
+        if cell.get("cell_type") != "code":
+            continue
+        gid = notebooks.grade_id(cell) or f"cell {index}"
+        src = cell_source(cell)
+        if notebooks.is_test(cell):
+            doc = ast.get_docstring(ast.parse(src)) if _parses(src) else None
+            summary = (doc or gid).strip().splitlines()[0] if (doc or gid).strip() else gid
+            points = float(notebooks.nbgrader_meta(cell).get("points", 0) or 0)
+            plan.tests.append(TestCell(gid, src, points, summary))
+        elif notebooks.is_solution(cell):
+            theirs = by_id.get(gid)
+            learner_src = None
+            if theirs is None:
+                plan.notes.append(f"Exercise cell '{gid}' was not found in your notebook (deleted, or its "
+                                  "grade_id changed); it was graded as left blank.")
+            elif theirs.get("cell_type") != "code":
+                plan.notes.append(f"Exercise cell '{gid}' is no longer a code cell; it was graded as left blank.")
+            else:
+                try:
+                    learner_src = cell_source(theirs)
+                except SubmissionProblem:
+                    plan.notes.append(f"Exercise cell '{gid}' has unreadable source; graded as left blank.")
+            if gid in seen_dupes:
+                plan.notes.append(f"Exercise cell '{gid}' appears more than once; only the first one was used.")
+            origin = "learner" if learner_src is not None else "stub"
+            plan.setup.append({"label": gid, "source": learner_src if learner_src is not None
+                               else released_stub(src), "origin": origin})
+        elif notebooks.is_slow(cell):
+            continue
+        else:
+            plan.setup.append({"label": gid, "source": src, "origin": "course"})
+    plan.needed = tuple(needed_modules([c["source"] for c in plan.setup if c["origin"] == "course"] + [
+        released_stub(cell_source(c)) for c in source_nb.get("cells", []) if notebooks.is_solution(c)]))
+    return plan
+
+
+def _parses(src):
+    try:
+        ast.parse(src)
+        return True
+    except SyntaxError:
+        return False
+
+
+def free_names(source):
+    """Names the cell reads but never binds anywhere, builtins excluded, in order of appearance."""
+    tree = ast.parse(source)
+    bound, loaded = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                loaded.append(node.id)
+            else:
+                bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            bound.update(node.names)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound.add(node.rest)
+    out = []
+    for name in loaded:
+        if name not in bound and not hasattr(builtins, name) and name not in out:
+            out.append(name)
+    return out
