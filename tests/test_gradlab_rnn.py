@@ -307,14 +307,33 @@ def test_rnn_loss_of_stacked_models_matches_each_model(task):
                                    err_msg=k)
 
 
+def test_rnn_loss_of_stacked_models_on_their_own_batches_matches_each_model():
+    """Classification with K models, each on its own batch: X (K, N, T, D) and labels (K, N) (notebook 08's
+    gradlab.capstone trains this way) give each model's own loss and gradients, computed one at a time first."""
+    batches = [temporal_order(9, 11, seed=s) for s in (4, 5, 6)]
+    models = [rnn.init_rnn(6, 5, 4, seed=s) for s in range(3)]
+    expected = [rnn.rnn_loss(p, X, y, task="classification") for p, (X, y) in zip(models, batches, strict=True)]
+    stacked = {k: np.stack([p[k] for p in models]) for k in rnn.PARAM_NAMES}
+    X, y = np.stack([b[0] for b in batches]), np.stack([b[1] for b in batches])
+    losses, grads = rnn.rnn_loss(stacked, X, y, task="classification")
+    assert losses.shape == (3,)
+    np.testing.assert_allclose(losses, [e[0] for e in expected], rtol=1e-12)
+    for k in rnn.PARAM_NAMES:
+        np.testing.assert_allclose(grads[k], np.stack([e[1][k] for e in expected]), rtol=1e-10, atol=1e-14,
+                                   err_msg=k)
+    shared, _ = rnn.rnn_loss(stacked, X, np.broadcast_to(y[0], y.shape), task="classification")
+    assert not np.allclose(shared, losses), "each model is scored against its own labels, not the first's"
+
+
 def test_rnn_tools_reads_only_public_names_of_rnn():
-    """gradlab.rnn_tools, gradlab.vanishing and gradlab.training use gradlab.rnn's public API only."""
+    """gradlab.rnn_tools, gradlab.vanishing, gradlab.training and gradlab.capstone use gradlab.rnn's public
+    API only."""
     import ast
     import inspect
 
-    from gradlab import training, vanishing
+    from gradlab import capstone, training, vanishing
 
-    for module in (rnn_tools, vanishing, training):
+    for module in (rnn_tools, vanishing, training, capstone):
         tree = ast.parse(inspect.getsource(module))
         private = [node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
                    and isinstance(node.value, ast.Name) and node.value.id == "rnn" and node.attr.startswith("_")]

@@ -2,7 +2,8 @@
 
 The capstone compares clipping rules over lengths, seeds and thresholds. One network at a time would
 not fit a laptop's minute, so ``RNNStack`` holds K independent tanh RNN classifiers as stacked NumPy
-arrays and runs their forward and backward passes as batched matrix products. Each network is also
+arrays and runs them through the course's one RNN, ``gradlab.rnn``'s ``rnn_forward`` and ``rnn_loss``
+(task "classification"), on a leading model axis, as ``gradlab.training.train_many`` does. Each network is also
 exposed as a list of torch ``nn.Parameter`` objects (``stack.parameters(k)``) whose data **and**
 ``.grad`` share memory with the stacked arrays, so the learner's clipping functions, written for
 torch parameters, act on the very gradients the stack then applies. Nothing here clips a gradient:
@@ -22,6 +23,7 @@ import numbers
 import numpy as np
 
 from .data import temporal_order
+from .rnn import rnn_forward, rnn_loss
 from .training import one_blas_thread
 
 __all__ = ["PARAM_NAMES", "RNNStack", "order_batches", "train_stack", "success_rate", "spearman"]
@@ -29,6 +31,11 @@ __all__ = ["PARAM_NAMES", "RNNStack", "order_batches", "train_stack", "success_r
 PARAM_NAMES = ("Wx", "Wh", "b", "Wy", "by")
 NUM_SYMBOLS, NUM_CLASSES = 6, 4
 """The temporal-order task of ``gradlab.data.temporal_order``: 6 one-hot symbols in, 4 classes out."""
+
+
+def _swap(a):
+    """The transpose of the last two axes: torch's (out, in) layout to gradlab.rnn's (in, out) and back."""
+    return np.swapaxes(a, -1, -2)
 
 
 def order_batches(data_seeds, N, T, step):
@@ -100,67 +107,42 @@ class RNNStack:
             elif g.data_ptr() != view.ctypes.data:
                 view[...] = g.detach().to("cpu").double().numpy()
 
-    # -- forward and backward ----------------------------------------------------------------------
-    def _forward(self, X):
+    # -- forward and backward: gradlab.rnn's, on the K networks at once ------------------------------
+    def _rnn_params(self):
+        """The stack in ``gradlab.rnn``'s layout (Wx (K, D, H), Wy (K, H, O), ...): transposed views, no copy."""
         A = self.arrays
-        K, H = self.K, self.H
-        S = X.shape[0]
-        if S not in (1, K):
-            raise ValueError(f"X must hold 1 or {K} batches (one per network), got {S}")
-        N, T = X.shape[1], X.shape[2]
-        xt = np.ascontiguousarray(X.transpose(0, 2, 1, 3)).reshape(S, T * N, self.D)  # (S, T*N, D)
-        proj = np.matmul(xt, A["Wx"].transpose(0, 2, 1))  # (K, T*N, H)
-        hs = np.ascontiguousarray(proj.reshape(K, T, N, H).transpose(1, 0, 2, 3))  # (T, K, N, H)
-        hs += A["b"][None, :, None, :]
-        WhT = np.ascontiguousarray(A["Wh"].transpose(0, 2, 1))
-        rec = np.empty((K, N, H))
-        np.tanh(hs[0], out=hs[0])
-        for t in range(1, T):
-            np.matmul(hs[t - 1], WhT, out=rec)
-            hs[t] += rec
-            np.tanh(hs[t], out=hs[t])
-        scores = np.matmul(hs[-1], A["Wy"].transpose(0, 2, 1)) + A["by"][:, None, :]
-        return xt, hs, scores
+        return {"Wx": _swap(A["Wx"]), "Wh": _swap(A["Wh"]), "b": A["b"], "Wy": _swap(A["Wy"]), "by": A["by"]}
+
+    def _inputs(self, X):
+        """X (K or 1, N, T, D) as ``gradlab.rnn`` takes it: (K, N, T, D) per network, or (N, T, D) shared."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 4 or X.shape[0] not in (1, self.K):
+            raise ValueError(f"X must have shape (1 or {self.K}, N, T, {self.D}) (one batch per network), "
+                             f"got {X.shape}")
+        return X[0] if X.shape[0] == 1 else X
 
     def predict(self, X):
         """Predicted classes (K, N) for X (K or 1, N, T, D)."""
+        P = self._rnn_params()
+        X = self._inputs(X)
         with np.errstate(all="ignore"), one_blas_thread():
-            _, _, scores = self._forward(np.asarray(X, dtype=np.float64))
+            h0 = np.zeros((self.K, X.shape[-3], self.H))
+            h, _ = rnn_forward(X, h0, P["Wx"], P["Wh"], P["b"])
+            scores = h[..., -1, :] @ P["Wy"] + P["by"][:, None, :]
         return np.argmax(np.nan_to_num(scores, nan=0.0), axis=2)
 
     def loss_and_grads(self, X, y):
-        """Mean cross-entropy of every network on its batch; fills ``grads``. Returns losses (K,).
+        """Mean cross-entropy of every network on its batch (``gradlab.rnn.rnn_loss``, task
+        "classification"); fills ``grads``. Returns losses (K,).
 
         X: (K or 1, N, T, D), y: (K or 1, N) int labels (one batch per network, or one for all)."""
-        X = np.asarray(X, dtype=np.float64)
-        y = np.broadcast_to(np.asarray(y), (self.K, X.shape[1]))
-        A, G = self.arrays, self.grads
-        K, H, N = self.K, self.H, X.shape[1]
-        xt, hs, scores = self._forward(X)
-        T = hs.shape[0]
-        shifted = scores - scores.max(axis=2, keepdims=True)
-        logp = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
-        losses = -np.take_along_axis(logp, y[:, :, None], axis=2)[:, :, 0].mean(axis=1)
-        dscores = np.exp(logp)
-        dscores[np.arange(K)[:, None], np.arange(N)[None, :], y] -= 1.0
-        dscores /= N
-        np.matmul(dscores.transpose(0, 2, 1), hs[-1], out=G["Wy"])
-        G["by"][...] = dscores.sum(axis=1)
-        da = np.empty_like(hs)  # dL/da_t, (T, K, N, H)
-        carry = np.matmul(dscores, A["Wy"])  # dL/dh_T: (K, N, H)
-        Wh = np.ascontiguousarray(A["Wh"])
-        for t in range(T - 1, -1, -1):
-            ht = hs[t]
-            np.multiply(carry, 1.0 - ht * ht, out=da[t])
-            if t:
-                carry = np.matmul(da[t], Wh)
-        daK = np.ascontiguousarray(da.transpose(1, 0, 2, 3)).reshape(K, T * N, H)
-        G["Wx"][...] = np.matmul(daK.transpose(0, 2, 1), xt)
-        G["Wh"][...] = 0.0
-        if T > 1:
-            hK = np.ascontiguousarray(hs[:-1].transpose(1, 0, 2, 3)).reshape(K, (T - 1) * N, H)
-            G["Wh"] += np.matmul(daK[:, N:].transpose(0, 2, 1), hK)
-        G["b"][...] = daK.sum(axis=1)
+        X = self._inputs(X)
+        y = np.asarray(y)
+        y = y[0] if y.ndim == 2 and y.shape[0] == 1 else y
+        losses, grads = rnn_loss(self._rnn_params(), X, y, task="classification")
+        for name in PARAM_NAMES:
+            g = grads[name]
+            self.grads[name][...] = _swap(g) if g.ndim == 3 else g  # back to torch's layout
         return losses
 
     def global_sq(self, store):

@@ -250,7 +250,8 @@ def readout_loss(h_last, Wy, by, y, task="regression"):
 
     - h_last: (N, H), the last hidden state; Wy: (H, O); by: (O,) (or with leading model axes)
     - y: (N, O) targets for ``task="regression"`` (mean over the batch of the summed squared error), or
-      (N,) integer labels for ``task="classification"`` (softmax cross-entropy, O classes)
+      (N,) integer labels for ``task="classification"`` (softmax cross-entropy, O classes); with K models,
+      labels may also be (K, N), each model's own (as notebook 08 trains each on its own sequences)
     Returns (loss, dh_last (N, H), dWy (H, O), dby (O,)); loss is a float, or (K,) for K models.
     """
     scores = h_last @ Wy + by[..., None, :]
@@ -261,12 +262,12 @@ def readout_loss(h_last, Wy, by, y, task="regression"):
         loss = np.mean(np.sum(diff * diff, axis=-1), axis=-1)
         dscores = 2.0 * diff / N
     elif task == "classification":
-        rows = np.arange(N)
+        labels = np.broadcast_to(y, scores.shape[:-1])[..., None]  # (..., N, 1): each row's class
         shifted = scores - scores.max(axis=-1, keepdims=True)
         logp = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        loss = -logp[..., rows, y].mean(axis=-1)
-        dscores = np.exp(logp)
-        dscores[..., rows, y] -= 1.0
+        loss = -np.take_along_axis(logp, labels, axis=-1)[..., 0].mean(axis=-1)
+        dscores = np.exp(logp)  # softmax; minus 1 at each row's class
+        np.put_along_axis(dscores, labels, np.take_along_axis(dscores, labels, axis=-1) - 1.0, axis=-1)
         dscores /= N
     else:
         raise ValueError(f"task must be 'regression' or 'classification', got {task!r}")
@@ -279,7 +280,8 @@ def rnn_loss(params, X, y, *, task="regression", activation="tanh", return_cache
 
     - params: a dict as ``init_rnn`` makes it (Wx (D, H), Wh (H, H), b (H,), Wy (H, O), by (O,)), or with
       a leading model axis on every entry (K models at once, as ``gradlab.training.train_many`` does)
-    - X: (N, T, D); y: (N, O) for regression, (N,) labels for classification (see ``readout_loss``)
+    - X: (N, T, D), or (K, N, T, D) with K models, each its own batch; y: (N, O) for regression, (N,)
+      labels for classification, or (K, N) each model's own labels (see ``readout_loss``)
     Returns (loss, grads): grads a dict of arrays shaped like ``params``; loss a float, or (K,).
     With ``return_cache=True``, returns (loss, grads, dh, cache): also the upstream gradient dh (N, T, H)
     of every hidden state and ``rnn_forward``'s cache (``gradlab.rnn_tools.state_grads`` reads them).
