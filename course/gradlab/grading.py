@@ -184,9 +184,22 @@ def _distinctive(code):
     return not code.co_name.startswith("<") and len(code.co_code) >= 24 and bool(code.co_names)
 
 
+def _named_functions(names):
+    """[(name, object), ...] for each "module.function" of ``names`` that imports; the others are left out."""
+    import importlib
+
+    found = []
+    for name in names:
+        module, _, attr = name.rpartition(".")
+        try:
+            found.append((name, getattr(importlib.import_module(module), attr)))
+        except (ImportError, AttributeError):
+            continue
+    return found
+
+
 def _forbidden_codes(modules=(), functions=()):
     """(files, {code key: name}) of the modules' functions (only those already imported) and the named functions."""
-    import importlib
     import sys
     import types
 
@@ -204,12 +217,7 @@ def _forbidden_codes(modules=(), functions=()):
         for c in codes:
             if _distinctive(c):
                 keys.setdefault(_code_key(c), f"{name}.{c.co_name}")
-    for name in functions:
-        module, _, attr = name.rpartition(".")
-        try:
-            target = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
+    for name, target in _named_functions(functions):
         codes = []
         _codes_of(target, seen, codes)
         for c in codes:
@@ -345,15 +353,9 @@ def delegates_to(func, call, names):
     caught as well as module look-ups.
     Used by the hidden tests from notebook 03 on.
     """
-    import importlib
 
     hits = []
-    for name in names:
-        module, _, attr = name.rpartition(".")
-        try:
-            target = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
+    for name, target in _named_functions(names):
         if target is func or getattr(func, "__wrapped__", None) is target:
             hits.append(name)
     ran = framework_code_run(call, functions=names)

@@ -18,6 +18,7 @@ least ``MIN_FONT_PT`` points. Defined for notebooks 01-06 (one module per explor
 from __future__ import annotations
 
 import io
+import time
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -75,6 +76,24 @@ def log_axis(ax, locator=None):
     ax.yaxis.set_minor_locator(NullLocator())
 
 
+def training_axes(ax, num_steps, ylim, ylabel, *, numticks=8):
+    """An axes for a training curve: x the SGD step from 0 to ``num_steps``, y logarithmic over ``ylim``
+    (lo, hi) with ``log_axis``'s ticks (at most ``numticks``), ``ylabel``, a light major grid and the
+    course's font sizes (``style_axes``).
+
+    Used by the explorers that retrain and plot curves (notebooks 05 and 08).
+    """
+    from matplotlib.ticker import LogLocator
+
+    ax.set_xlim(0, num_steps)
+    ax.set_ylim(*ylim)
+    log_axis(ax, LogLocator(numticks=numticks))
+    ax.set_xlabel("SGD step")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    style_axes(ax)
+
+
 def new_figure(width, height):
     """A ``Figure`` (width x height inches at ``DPI``) with an Agg canvas and the course's font sizes.
 
@@ -113,7 +132,8 @@ class Explorer:
     like ``compute``'s parameters; each becomes an attribute (``explorer.lr``) and an entry of
     ``explorer.controls``. It defines ``compute(**settings)`` (data only) and ``draw(data, settings)``
     (updates the figure, returns the status line); ``render()`` may blit instead of drawing everything.
-    ``ALIASES`` maps other names accepted by ``redraw`` to settings (``{"T": "num_steps"}``).
+    ``ALIASES`` maps other names accepted by ``redraw`` to settings (``{"T": "num_steps"}``);
+    ``last_seconds`` is the latest frame's duration.
     Defined in notebook 01 (its HiddenStateExplorer is the first).
     """
 
@@ -121,6 +141,8 @@ class Explorer:
 
     fig = None
     controls: dict = {}
+    last_seconds = None
+    """How long the latest ``redraw`` took, in seconds (None before the first)."""
 
     def _build_widget(self, controls, *, first=True):
         """Attach ``controls`` (ordered {setting name: ipywidgets control}), build ``.widget``, draw once."""
@@ -173,11 +195,14 @@ class Explorer:
     def redraw(self, **overrides):
         """One frame: settings -> ``compute`` -> ``draw`` -> PNG in ``self.image``; returns the data.
 
-        Keyword arguments override the controls' values (the controls are not moved).
+        Keyword arguments override the controls' values (the controls are not moved). The frame's
+        duration is kept in ``last_seconds``.
         """
+        start = time.perf_counter()
         settings = self.settings(**overrides)
         data = self.compute(**settings)
         self.status.value = self.draw(data, settings)
         self.image.value = self.render()
         self.last_data = data
+        self.last_seconds = time.perf_counter() - start
         return data

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
-from matplotlib.ticker import LogLocator
 
 from .. import capstone
-from .base import LEGEND_PT, Explorer, log_axis, new_figure, require_callable, style_axes
+from .base import LEGEND_PT, Explorer, new_figure, require_callable, training_axes
 
 __all__ = ["CapstoneExplorer", "RULES", "CHANCE_LOSS"]
 
@@ -50,7 +48,6 @@ class CapstoneExplorer(Explorer):
         self.batch_size, self.seed, self.num_test = int(batch_size), int(seed), int(num_test)
         self._cache = {}
         self.trainings = 0
-        self.last_seconds = None
         self._build_figure()
         self._build_widget({
             "rule": w.Dropdown(options=list(RULES), value=rule, description="rule"),
@@ -124,26 +121,12 @@ class CapstoneExplorer(Explorer):
         self._chance = self.ax_loss.axhline(CHANCE_LOSS, color="tab:green", ls=":", lw=1.2,
                                             label="chance (ln 4)")
         self._threshold = self.ax_norm.axhline(1.0, ls="--", color="k", lw=1.0, label="threshold")
-        for ax, (lo, hi), ylabel in ((self.ax_loss, LOSS_RANGE, "mini-batch cross-entropy (nats, log)"),
-                                     (self.ax_norm, NORM_RANGE, "\u2016g\u2016\u2082 before clipping (log)")):
-            ax.set_xlim(0, self.num_steps_per_run)
-            ax.set_ylim(lo, hi)
-            log_axis(ax, LogLocator(numticks=7))
-            ax.set_xlabel("SGD step")
-            ax.set_ylabel(ylabel)
-            ax.grid(True, which="major", alpha=0.3)
         self._loss_title = self.ax_loss.set_title("")
         self._norm_title = self.ax_norm.set_title("gradient norm before clipping")
-        for ax in (self.ax_loss, self.ax_norm):
-            style_axes(ax)
+        for ax, ylim, ylabel in ((self.ax_loss, LOSS_RANGE, "mini-batch cross-entropy (nats, log)"),
+                                 (self.ax_norm, NORM_RANGE, "\u2016g\u2016\u2082 before clipping (log)")):
+            training_axes(ax, self.num_steps_per_run, ylim, ylabel, numticks=7)
         self.fig.subplots_adjust(left=0.08, right=0.975, bottom=0.14, top=0.83, wspace=0.3)
-
-    def redraw(self, **overrides):
-        """One frame (``Explorer.redraw``), its duration kept in ``last_seconds``."""
-        start = time.perf_counter()
-        data = super().redraw(**overrides)
-        self.last_seconds = time.perf_counter() - start
-        return data
 
     @staticmethod
     def rule_label(data):

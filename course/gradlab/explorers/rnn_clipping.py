@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
-from matplotlib.ticker import LogLocator
 
 from .. import torch_models
-from .base import LEGEND_PT, Explorer, log_axis, new_figure, require_callable, style_axes
+from .base import LEGEND_PT, Explorer, new_figure, require_callable, training_axes
 
 __all__ = ["RnnClippingExplorer", "MAX_NORMS"]
 
@@ -54,7 +52,6 @@ class RnnClippingExplorer(Explorer):
         self.data = torch_models.recall_first_data(self.T, seed=seed, device=device)
         self._cache = {}
         self.trainings = 0          # how many runs were trained (a cached setting is not retrained)
-        self.last_seconds = None    # duration of the latest redraw
         self._build_figure()
         self._build_widget({
             "lr": w.FloatLogSlider(value=lr, base=10, min=-2.5, max=0, step=0.25, description="lr",
@@ -119,29 +116,15 @@ class RnnClippingExplorer(Explorer):
         self._nan_lines = [ax.axvline(0, color="tab:red", ls=":", lw=1.2, label="loss Inf/NaN")
                            for ax in (self.ax_loss, self.ax_norm)]
         mean = self.ax_loss.axhline(1.0, color="tab:green", ls=":", lw=1.0, label="predict the mean (MSE 1)")
-        for ax, (lo, hi), ylabel in ((self.ax_loss, LOSS_RANGE, "mini-batch MSE (log scale)"),
-                                     (self.ax_norm, NORM_RANGE, "\u2016g\u2016\u2082 before clipping (log scale)")):
-            ax.set_xlim(0, self.num_steps_per_run)
-            ax.set_ylim(lo / 1.5, hi * 1.5)
-            log_axis(ax, LogLocator(numticks=8))
-            ax.set_xlabel("SGD step")
-            ax.set_ylabel(ylabel)
-            ax.grid(True, which="major", alpha=0.3)
         self._legend_handles = {self.ax_loss: (self._loss, mean, self._nan_lines[0]),
                                 self.ax_norm: (self._norm, self._threshold, self._nan_lines[1])}
         self._loss_title = self.ax_loss.set_title("")
         self._norm_title = self.ax_norm.set_title(
             f"gradient norm (edges: {NORM_RANGE[0]:.0e} and {NORM_RANGE[1]:.0e})")
-        for ax in (self.ax_loss, self.ax_norm):
-            style_axes(ax)
+        for ax, (lo, hi), ylabel in ((self.ax_loss, LOSS_RANGE, "mini-batch MSE (log scale)"),
+                                     (self.ax_norm, NORM_RANGE, "\u2016g\u2016\u2082 before clipping (log scale)")):
+            training_axes(ax, self.num_steps_per_run, (lo / 1.5, hi * 1.5), ylabel)
         self.fig.subplots_adjust(left=0.08, right=0.975, bottom=0.15, top=0.84, wspace=0.28)
-
-    def redraw(self, **overrides):
-        """One frame (``Explorer.redraw``), its duration kept in ``last_seconds``."""
-        start = time.perf_counter()
-        run = super().redraw(**overrides)
-        self.last_seconds = time.perf_counter() - start
-        return run
 
     def draw(self, run, settings):
         """Put the run on the figure; returns the status line."""
