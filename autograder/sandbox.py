@@ -156,6 +156,26 @@ def _top_level_names(tree):
     return names
 
 
+_NAMES = {}  # (path, mtime_ns, size) -> _top_level_names of that module, None when unreadable
+
+
+def _module_names(path):
+    """``_top_level_names`` of the module at ``path`` (None when it cannot be read or parsed), parsed
+    once per version of the file: a job builds several sandboxes and probes, each asking about every
+    gradlab module, and a zygote (``autograder.zygote``) parses them once for all its jobs."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _NAMES:
+        try:
+            _NAMES[key] = frozenset(_top_level_names(ast.parse(path.read_text(encoding="utf-8"))))
+        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+            _NAMES[key] = None
+    return _NAMES[key]
+
+
 def answer_equivalents(exercises):
     """{"gradlab.module.function": exercise}: gradlab functions that compute one of ``exercises``'s
     answers under another name (``gradlab.grading.ANSWER_EQUIVALENTS``)."""
@@ -241,12 +261,11 @@ def answer_modules(exercises, root=None, keep=()):
         rel = path.relative_to(root)
         if path.name == "__init__.py" or "__pycache__" in rel.parts:
             continue
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        names = _module_names(path)
+        if names is None:
             found.append(rel)  # unreadable here: hide it rather than guess
             continue
-        if _top_level_names(tree) & exercises and rel not in found:
+        if names & exercises and rel not in found:
             found.append(rel)
     return sorted(found)
 

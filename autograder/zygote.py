@@ -238,6 +238,10 @@ def serve(fd, preload, parent_pid, memory_bytes):
     try:
         for name in preload:
             importlib.import_module(name)
+        if "autograder.trusted" in preload:  # every gradlab module parsed once here, not in every job
+            from autograder.sandbox import answer_modules
+
+            answer_modules({"\0 no exercise"})
     except Exception as exc:  # noqa: BLE001 - no zygote then: the batch starts one process per job
         _send(sock, {"ready": False, "why": f"import failed: {type(exc).__name__}: {exc}"[:300]})
         return 1
