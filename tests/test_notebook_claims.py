@@ -134,9 +134,10 @@ def test_learning_claims_compare_with_a_baseline(path):
             assert names & BASELINE_NAMES, (
                 f"{path.name}, cell {cell.get('id')}: a 'learns/trains' assert compares with no trivial "
                 f"baseline (one of {sorted(BASELINE_NAMES)}): {text[:200]}")
+            used = names & BASELINE_NAMES
             baseline_defined = any(re.search(rf"^\s*{n}\s*=|\b{n}\b\s*=\s*", src, flags=re.MULTILINE)
-                                   for n in names & BASELINE_NAMES) or any(
-                re.search(rf"^\s*{n}\s*=", s, flags=re.MULTILINE) for _, s in _cells(path) for n in names & BASELINE_NAMES)
+                                   for n in used) or any(
+                re.search(rf"^\s*{n}\s*=", s, flags=re.MULTILINE) for _, s in _cells(path) for n in used)
             assert baseline_defined, f"{path.name}, cell {cell.get('id')}: the baseline is never computed"
     if path.name.startswith(("01", "03", "05", "06")):
         assert found, f"{path.name}: expected learning claims asserted against a baseline"
