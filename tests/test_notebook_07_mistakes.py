@@ -97,3 +97,103 @@ def test_the_visible_test_names_the_mistake_and_the_rest_keeps_its_points(tmp_pa
     assert all(grade_id.startswith(allowed) for grade_id in failed), (
         f"{mistake}: cells of other exercises failed too: {sorted(failed)}")
     assert not any(grade_id.startswith("gradient_check_tools") for grade_id in failed)
+
+
+# "By hand" enforced: exercises computed by torch (autograd) or handed to gradlab's own full BPTT give
+# the right numbers, so the visible tests pass; the hidden tests watch what runs inside the learner's
+# function (gradlab.grading.framework_code_run / delegates_to) and fail saying it must be written by hand.
+TORCH_STEP_FORWARD = '''def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    """Computed with torch."""
+    H = prev_h.shape[1]
+    a = torch.from_numpy(x @ Wx + prev_h @ Wh + b)
+    i, f, o = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H]), torch.sigmoid(a[:, 2 * H:3 * H])
+    g = torch.tanh(a[:, 3 * H:])
+    next_c = f * torch.from_numpy(np.asarray(prev_c, dtype=a.numpy().dtype)) + i * g
+    next_h = o * torch.tanh(next_c)
+    return next_h.numpy(), next_c.numpy(), (x, prev_h, prev_c, Wx, Wh, b)
+'''
+
+TORCH_STEP_BACKWARD = '''def lstm_step_backward(dnext_h, dnext_c, cache):
+    """Torch autograd on the step, redone from the inputs kept in the cache."""
+    x, prev_h, prev_c, Wx, Wh, b = (torch.from_numpy(np.array(a)).requires_grad_() for a in cache)
+    H = prev_h.shape[1]
+    a = x @ Wx + prev_h @ Wh + b
+    i, f, o = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H]), torch.sigmoid(a[:, 2 * H:3 * H])
+    next_c = f * prev_c + i * torch.tanh(a[:, 3 * H:])
+    next_h = o * torch.tanh(next_c)
+    dtype = a.detach().numpy().dtype
+    torch.autograd.backward([next_h, next_c], [torch.from_numpy(np.asarray(dnext_h, dtype=dtype)),
+                                               torch.from_numpy(np.asarray(dnext_c, dtype=dtype))])
+    return tuple(t.grad.numpy() for t in (x, prev_h, prev_c, Wx, Wh, b))
+'''
+
+CHUNKED_FULL_BPTT = '''def rnn_backward_truncated(dh, cache, k):
+    """Notebook 01's full BPTT (gradlab.rnn.rnn_backward) run chunk by chunk."""
+    from gradlab.rnn import RNNCache, rnn_backward
+
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError("k must be an integer >= 1")
+    k = int(k)
+    xt, h0, Wx, Wh, hs, activation = cache
+    dh = np.asarray(dh, dtype=hs.dtype)
+    parts = [rnn_backward(dh[:, s:s + k], RNNCache(xt[s:s + k], h0 if s == 0 else hs[s - 1], Wx, Wh, hs[s:s + k],
+                                                     activation))
+             for s in range(0, hs.shape[0], k)]
+    return (np.concatenate([p[0] for p in parts], axis=1), parts[0][1],
+            *(sum(p[j] for p in parts) for j in (2, 3, 4)))
+'''
+
+NOT_BY_HAND = {"lstm_step_forward": TORCH_STEP_FORWARD, "lstm_step_backward": TORCH_STEP_BACKWARD,
+               "rnn_backward_truncated": CHUNKED_FULL_BPTT}
+# the solution's lstm_forward and lstm_backward run the learner's steps, so they reach torch through them
+NOT_BY_HAND_LOSES = {"lstm_step_forward_hidden", "lstm_step_backward_hidden", "lstm_forward_hidden",
+                     "lstm_backward_hidden", "rnn_backward_truncated_hidden"}
+
+
+def test_the_attacks_give_the_right_numbers():
+    """Without the by-hand checks the attacks would pass: they agree with the solution (in this process)."""
+    import numpy as np
+    import torch
+    from gradlab import rnn
+
+    from autograder import notebooks
+    from tests.test_answer_equivalents import _source
+
+    nb = _source(A07)
+    ns = {}
+    for c in nb["cells"]:  # the setup cell (numpy, torch, sigmoid, rnn_step_backward), then the solutions
+        if c.get("id") == "setup" or notebooks.is_solution(c):
+            exec(c["source"] if isinstance(c["source"], str) else "".join(c["source"]), ns)
+    exec(TORCH_STEP_FORWARD + TORCH_STEP_BACKWARD + CHUNKED_FULL_BPTT, attack := dict(ns))
+    rng = np.random.default_rng(0)
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        args = [rng.normal(size=s).astype(dtype) for s in ((3, 4), (3, 2), (3, 2), (4, 8), (2, 8), (8,))]
+        want, got = ns["lstm_step_forward"](*args), attack["lstm_step_forward"](*args)
+        for w, g in zip(want[:2], got[:2], strict=True):
+            assert g.dtype == dtype and np.max(np.abs(w - g)) < tol
+        up = [rng.normal(size=(3, 2)).astype(dtype) for _ in range(2)]
+        for w, g in zip(ns["lstm_step_backward"](*up, want[2]), attack["lstm_step_backward"](*up, got[2]), strict=True):
+            assert g.dtype == dtype and np.max(np.abs(w - g)) < tol
+        x, h0 = rng.normal(size=(3, 10, 4)).astype(dtype), rng.normal(size=(3, 5)).astype(dtype)
+        _, cache = rnn.rnn_forward(x, h0, rng.normal(size=(4, 5)).astype(dtype) * 0.5,
+                                   rng.normal(size=(5, 5)).astype(dtype) * 0.5, rng.normal(size=5).astype(dtype))
+        dh = rng.normal(size=(3, 10, 5)).astype(dtype)
+        for k in (1, 3, 10, 12):
+            want = ns["rnn_backward_truncated"](dh, tuple(cache), k)
+            got = attack["rnn_backward_truncated"](dh, tuple(cache), k)
+            for w, g in zip(want, got, strict=True):
+                assert g.dtype == dtype and np.max(np.abs(w - g)) < tol, k
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_exercises_not_written_by_hand_lose_their_hidden_cells_and_are_told_why(tmp_path):
+    """torch autograd in the LSTM steps and gradlab.rnn.rnn_backward in the truncated BPTT give the right
+    numbers (the visible tests pass), but the hidden cells fail, saying it must be written by hand; the
+    other cells keep their points."""
+    row, failed, result = _grade_answered(tmp_path, A07, NOT_BY_HAND)
+    assert row["status"] == "graded" and set(failed) == NOT_BY_HAND_LOSES, (failed, result["cells"])
+    for grade_id, message in failed.items():
+        assert "must be written by hand in NumPy" in message, (grade_id, message)
+    # the feedback keeps the message's words, not the name it found (that part quotes the hidden test's values)
+    assert "a whole backward pass is not" in failed["rnn_backward_truncated_hidden"], failed
