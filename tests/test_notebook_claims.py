@@ -34,9 +34,11 @@ CITED = {
     r"Mikolov,? \(?2012": "T. Mikolov (2012)",
     r"Doya,? \(?1993": "Doya",
     r"Zhang et al\.": "J. Zhang",
+    r"Arjovsky et al\.": "M. Arjovsky",
+    r"Graves,? \(?2013": "A. Graves (2013)",
 }
 ARXIV = {"R. Pascanu": "1211.5063", "Q. V. Le": "1504.00941", "D. P. Kingma": "1412.6980", "J. L. Ba": "1607.06450",
-         "J. Zhang": "1905.11881"}
+         "J. Zhang": "1905.11881", "M. Arjovsky": "1511.06464", "A. Graves": "1308.0850"}
 PASCANU_SECTIONS = {"1.1", "2.1", "2.2", "2.3", "3.1", "3.2", "3.3", "4.1", "4.2"}
 
 
@@ -183,10 +185,28 @@ def test_seed_claims_match_the_seed_texts():
     quotes = {
         "000": ["capping the error derivatives before propagating them back through the network",
                 "resulting in smaller weights", "without using TensorFlow",
-                "gradients below -3 to 3", "When these small weights are multiplied by small gradients"],
+                "gradients below -3 to 3", "When these small weights are multiplied by small gradients",
+                "The vanishing gradients and exploding gradients problems can be addressed by scaling the gradients "
+                "and clipping gradients that are above or below a certain threshold.",
+                "into very large numbers. For instance, raising them a certain power",
+                "At the very least, clipping the gradients will ensure that you obtain a model that doesn’t predict "
+                "all NANs.",
+                "gradient clipping is very important in deep Recurrent Networks because they are more prone to the "
+                "vanishing gradients problem"],
         "002": ["to keep the gradients within a specific range", "we could specify a norm of 0.5",
                 "To apply Clip-by-norm you can change this line to"],
     }
     for key, phrases in quotes.items():
         for phrase in phrases:
             assert phrase in seed[key], f"seed {key} does not say {phrase!r}"
+
+
+def test_notebook_counts_name_the_whole_course():
+    """"notebook N of M" says M = the number of notebooks in the course (01-08), and N its own number."""
+    every = sorted(SOLUTIONS.glob("0[1-9]_*/0[1-9]_*.ipynb"))
+    assert len(every) == 8
+    for path in every:
+        for _, s in _markdown(path):
+            for m in re.finditer(r"notebook (\d+) of (\d+)", s):
+                assert int(m.group(2)) == len(every), f"{path.name}: {m.group(0)!r}, the course has {len(every)}"
+                assert int(m.group(1)) == int(path.name[:2]), f"{path.name}: {m.group(0)!r}"
