@@ -203,3 +203,56 @@ def test_tensorflow_and_keras_clipping_caught_honest_tf_ops_pass():
         assert framework_code_run(lambda fn=fn: fn(values, 1.0), **BY_HAND["tensorflow"]), how
     arrays = [np.ones((2, 3), np.float32) * 3, np.ones(3, np.float32)]
     assert framework_code_run(lambda: via_keras(arrays, 1.0), **BY_HAND["tensorflow"])
+
+
+def _watched():
+    return threading._profile_hook is not None or sys.getprofile() is not None
+
+
+def two_faced_clip_by_value(grads, clip_value):
+    """Issue 19: torch's clamp normally, zeros while the by-hand check's profiler is on."""
+    if threading._profile_hook is not None:  # a plain attribute read: the profiler sees no call
+        return [np.zeros_like(np.asarray(g)) for g in grads]
+    return [torch.from_numpy(np.asarray(g)).clamp(-clip_value, clip_value).numpy() for g in grads]
+
+
+def test_result_true_returns_the_watched_calls_value():
+    grads = [np.array([5.0, -0.5]), np.ones((2, 2)) * -3.0]
+    ran, value = framework_code_run(lambda: honest_clip_by_value(grads, 1.0), result=True, **BY_HAND["numpy"])
+    assert ran == []
+    assert [v.tolist() for v in value] == [[1.0, -0.5], [[-1.0, -1.0], [-1.0, -1.0]]]
+    assert framework_code_run(lambda: honest_clip_by_value(grads, 1.0), **BY_HAND["numpy"]) == [], "old return kept"
+    ran, value = framework_code_run(lambda: 1 / 0, result=True)
+    assert value is None, "a call that raises brings back None (a value check then fails)"
+
+
+def test_a_function_that_answers_differently_when_watched_fails_the_value_check():
+    rng = np.random.default_rng(1919)
+    grads = [rng.normal(0, 3, size=(3, 2)), rng.normal(0, 3, size=4)]
+    expected = [np.clip(g, -1.0, 1.0) for g in grads]  # the reference, from private copies
+    assert all(np.array_equal(o, e) for o, e in zip(two_faced_clip_by_value(grads, 1.0), expected)), \
+        "unwatched it answers right (with torch)"
+    ran, value = framework_code_run(lambda: two_faced_clip_by_value([g.copy() for g in grads], 1.0),
+                                    result=True, **BY_HAND["numpy"])
+    assert ran == [], "the attack hides its torch call from the profiler"
+    assert not all(np.array_equal(o, e) for o, e in zip(value, expected)), "but the value brought back is wrong"
+    # and the honest function passes both checks on the same inputs
+    ran, value = framework_code_run(lambda: honest_clip_by_value([g.copy() for g in grads], 1.0),
+                                    result=True, **BY_HAND["numpy"])
+    assert ran == [] and all(np.array_equal(o, e) for o, e in zip(value, expected))
+
+
+def test_delegates_to_returns_the_value_too():
+    from gradlab.training import grad_norm
+
+    def two_faced_global_norm(grads):
+        if _watched():
+            return 0.0
+        return grad_norm(grads)
+
+    grads = [np.array([3.0, 4.0]), np.array([12.0])]
+    hits, value = delegates_to(two_faced_global_norm, lambda: two_faced_global_norm(grads),
+                               ("gradlab.training.grad_norm",), result=True)
+    assert value == 0.0 and not np.isclose(value, 13.0), "the watched value gives the trick away"
+    assert delegates_to(two_faced_global_norm, lambda: two_faced_global_norm(grads),
+                        ("gradlab.training.grad_norm",)) in ([], ["sys.getprofile (switching the check off)"])

@@ -240,9 +240,14 @@ def _c_function_owner(func):
     return module or ""
 
 
-def framework_code_run(call, packages=(), modules=(), functions=()):
+def framework_code_run(call, packages=(), modules=(), functions=(), result=False):
     """Run ``call()`` and say what forbidden code ran meanwhile: a sorted list of names, empty when none did.
     For an ``@in_learner_process`` check in a hidden test (the learner's functions live there).
+
+    With ``result=True`` it returns ``(names, value)``: ``value`` is what the watched ``call()`` returned
+    (None if it raised). A hidden test must compare that value with its own reference: code that notices it
+    is watched (``threading._profile_hook``, ``sys.getprofile()``) and answers differently then would
+    otherwise pass the by-hand check with a wrong answer and score with a framework's answer elsewhere.
 
     Forbidden are: any Python code in the top-level ``packages`` ("torch") and any C function they define
     (``torch.clamp``, ``Tensor.clamp_``); any function defined in the files of ``modules``
@@ -325,14 +330,15 @@ def framework_code_run(call, packages=(), modules=(), functions=()):
         if not live:
             found.append("a patched sys.setprofile (the check could not watch the call)")
         try:
-            call()
-        except Exception:  # noqa: BLE001 - only what ran matters here
-            pass
+            value = call()
+        except Exception:  # noqa: BLE001 - what ran is reported; a value check then fails on None
+            value = None
     finally:
         watching = False
         setprofile(previous)
         threading.setprofile(None)
-    return sorted(set(found))
+    names = sorted(set(found))
+    return (names, value) if result else names
 
 
 def _genuine(module, name):
@@ -345,14 +351,15 @@ def _genuine(module, name):
     return func
 
 
-def delegates_to(func, call, names):
+def delegates_to(func, call, names, result=False):
     """Which of the functions ``names`` ("module.function") the learner's ``func`` is, or runs while
     ``call()`` runs: an empty list when it computes its answer itself. For an ``@in_learner_process``
     check in a hidden test (run it in the learner's process, where ``func`` lives).
 
     It watches what runs (``framework_code_run``): aliases (``global_norm = grad_norm``), captured
     references and copies of a function's code (``types.FunctionType(grad_norm.__code__, ...)``) are
-    caught as well as module look-ups.
+    caught as well as module look-ups. With ``result=True`` it returns ``(hits, value)``, ``value`` being
+    what the watched ``call()`` returned (None if it raised), for the test to check against its reference.
     Used by the hidden tests from notebook 03 on.
     """
 
@@ -360,7 +367,8 @@ def delegates_to(func, call, names):
     for name, target in _named_functions(names):
         if target is func or getattr(func, "__wrapped__", None) is target:
             hits.append(name)
-    ran = framework_code_run(call, functions=names)
+    ran, value = framework_code_run(call, functions=names, result=True)
     hits += [name for name in names if any(r == name or r.startswith(name + " ") for r in ran)]
     hits += [r for r in ran if r.endswith("(switching the check off)") or r.startswith("a patched")]
-    return sorted(set(hits))
+    hits = sorted(set(hits))
+    return (hits, value) if result else hits
