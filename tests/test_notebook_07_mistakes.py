@@ -197,3 +197,130 @@ def test_exercises_not_written_by_hand_lose_their_hidden_cells_and_are_told_why(
         assert "must be written by hand in NumPy" in message, (grade_id, message)
     # the feedback keeps the message's words, not the name it found (that part quotes the hidden test's values)
     assert "a whole backward pass is not" in failed["rnn_backward_truncated_hidden"], failed
+
+
+#: Issue 19: an outside tester's 07 answers (torch inside), which return zeros while the by-hand check's
+#: profiler is on (``threading._profile_hook``, a plain attribute read the profiler cannot see). The watched
+#: call's answer is now checked against the hidden cell's own reference, so each hidden cell fails.
+TWO_FACED = {
+    'lstm_step_forward': r'''
+import threading
+import numpy as np
+
+
+def _watched():
+    return threading._profile_hook is not None   # the by-hand check's profiler is on (a plain attribute read)
+
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    if _watched():
+        z = np.zeros(prev_h.shape, dtype=prev_h.dtype)
+        return z, z.copy(), None
+    import torch
+    dtype = np.result_type(x, prev_h, prev_c, Wx, Wh, b)
+    H = prev_h.shape[1]
+    cols = np.concatenate([np.arange(0, 2 * H), np.arange(3 * H, 4 * H), np.arange(2 * H, 3 * H)])
+    cell = torch.nn.LSTMCell(Wx.shape[0], H).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(torch.tensor(np.asarray(Wx, np.float64)[:, cols].T))
+        cell.weight_hh.copy_(torch.tensor(np.asarray(Wh, np.float64)[:, cols].T))
+        cell.bias_ih.copy_(torch.tensor(np.asarray(b, np.float64)[cols]))
+        cell.bias_hh.zero_()
+        h, c = cell(torch.tensor(np.asarray(x, np.float64)),
+                    (torch.tensor(np.asarray(prev_h, np.float64)), torch.tensor(np.asarray(prev_c, np.float64))))
+    return h.numpy().astype(dtype), c.numpy().astype(dtype), (x, prev_h, prev_c, Wx, Wh, b)
+''',
+    'lstm_step_backward': r'''
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    if _watched():
+        return tuple(np.zeros_like(a) for a in cache)
+    import torch
+    dtype = np.result_type(*cache)
+    ts = [torch.tensor(np.asarray(a, np.float64), requires_grad=True) for a in cache]
+    x, h0, c0, Wx, Wh, b = ts
+    H = h0.shape[1]
+    a = x @ Wx + h0 @ Wh + b
+    i, f, o = (torch.sigmoid(a[:, k * H:(k + 1) * H]) for k in range(3))
+    c = f * c0 + i * torch.tanh(a[:, 3 * H:])
+    h = o * torch.tanh(c)
+    ((h * torch.tensor(np.asarray(dnext_h, np.float64))).sum() + (c * torch.tensor(np.asarray(dnext_c, np.float64))).sum()).backward()
+    return tuple(t.grad.numpy().astype(dtype) for t in ts)
+''',
+    'lstm_forward': r'''
+def _torch_lstm(x, h0, Wx, Wh, b, grad=False):
+    import torch
+    H = h0.shape[1]
+    cols = np.concatenate([np.arange(0, 2 * H), np.arange(3 * H, 4 * H), np.arange(2 * H, 3 * H)])
+    layer = torch.nn.LSTM(Wx.shape[0], H, batch_first=True).double()
+    tx = torch.tensor(np.asarray(x, np.float64), requires_grad=grad)
+    th = torch.tensor(np.asarray(h0, np.float64), requires_grad=grad)
+    with torch.no_grad():
+        layer.weight_ih_l0.copy_(torch.tensor(np.asarray(Wx, np.float64)[:, cols].T))
+        layer.weight_hh_l0.copy_(torch.tensor(np.asarray(Wh, np.float64)[:, cols].T))
+        layer.bias_ih_l0.copy_(torch.tensor(np.asarray(b, np.float64)[cols]))
+        layer.bias_hh_l0.zero_()
+    out, _ = layer(tx, (th[None], torch.zeros(1, *h0.shape, dtype=torch.float64)))
+    return out, tx, th, layer, cols
+
+
+def lstm_forward(x, h0, Wx, Wh, b):
+    dtype = np.result_type(x, h0, Wx, Wh, b)
+    if _watched():
+        return np.zeros(x.shape[:2] + (h0.shape[1],), dtype), None
+    out, *_ = _torch_lstm(x, h0, Wx, Wh, b)
+    return out.detach().numpy().astype(dtype), (x, h0, Wx, Wh, b)
+''',
+    'lstm_backward': r'''
+def lstm_backward(dh, cache):
+    if _watched():
+        return tuple(np.zeros_like(a) for a in cache)
+    import torch
+    x, h0, Wx, Wh, b = cache
+    dtype = np.result_type(*cache)
+    out, tx, th, layer, cols = _torch_lstm(x, h0, Wx, Wh, b, grad=True)
+    (out * torch.tensor(np.asarray(dh, np.float64))).sum().backward()
+    inv = np.argsort(cols)
+    g = (tx.grad.numpy(), th.grad.numpy(), layer.weight_ih_l0.grad.numpy().T[:, inv],
+         layer.weight_hh_l0.grad.numpy().T[:, inv], layer.bias_ih_l0.grad.numpy()[inv])
+    return tuple(a.astype(dtype) for a in g)
+''',
+    'rnn_backward_truncated': r'''
+def rnn_backward_truncated(dh, cache, k):
+    if isinstance(k, bool) or int(k) != k or k < 1:
+        raise ValueError("bad k")
+    k = int(k)
+    xt, h0, Wx, Wh, hs, activation = cache
+    T, N, H = hs.shape
+    dtype = hs.dtype
+    if _watched():
+        return (np.zeros((N, T, xt.shape[2]), dtype), np.zeros_like(h0), np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(H, dtype))
+    import torch
+    b = np.arctanh(np.clip(hs[0], -1, 1)) - xt[0] @ Wx - h0 @ Wh   # recover b from the first step
+    b = b.mean(axis=0)
+    tensors = [torch.tensor(np.asarray(a, np.float64), requires_grad=True) for a in (np.swapaxes(xt, 0, 1), h0, Wx, Wh, b)]
+    tx, th0, tWx, tWh, tb = tensors
+    h, states = th0, []
+    for t in range(T):
+        if t > 0 and t % k == 0:
+            h = h.detach()
+        h = torch.tanh(tx[:, t] @ tWx + h @ tWh + tb)
+        states.append(h)
+    (torch.stack(states, dim=1) * torch.tensor(np.asarray(dh, np.float64))).sum().backward()
+    return tuple(np.zeros(a.shape, dtype) if t.grad is None else t.grad.numpy().astype(dtype)
+                 for a, t in zip((np.swapaxes(xt, 0, 1), h0, Wx, Wh, b), tensors))
+''',
+}
+TWO_FACED_LOSES = {"lstm_step_forward_hidden", "lstm_step_backward_hidden", "lstm_forward_hidden",
+                   "lstm_backward_hidden", "rnn_backward_truncated_hidden"}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_answers_that_change_while_watched_lose_the_hidden_cells(tmp_path):
+    """The tester's payload scored 17/17: its by-hand checks saw no torch (it answered zeros while watched)
+    and the value checks saw torch's right numbers. The watched call's own answer is now compared with the
+    cell's reference, so the five hidden cells fail, saying why; the visible tests still pass."""
+    row, failed, result = _grade_answered(tmp_path, A07, TWO_FACED)
+    assert row["status"] == "graded" and set(failed) == TWO_FACED_LOSES, (failed, result["cells"])
+    for grade_id, message in failed.items():
+        assert "whether or not it is watched" in message, (grade_id, message)
