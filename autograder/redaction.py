@@ -110,17 +110,18 @@ def own_words(source, message):
     return None
 
 
-def test_message(test, message, secrets):
+def test_message(test, message, secrets, hidden=None):
     """A test's failure message fit for feedback.
 
-    Clipped, then, for a test cell with hidden tests, reduced to its words (``words_only``: no array
+    Clipped, then, for a test cell with hidden tests (or ``hidden``: any test after a hidden part ran in the
+    learner's process), reduced to its words (``words_only``: no array
     and no run of numbers, whatever the test's own message says); then screened (``redact``). A
     message withheld by the screen still gives a hint: the failing assertion's own words where it
     has some (``own_words``, values left out), else the test's docstring line.
     """
     if message is None:
         return None
-    hidden = HIDDEN_MARK in test.source
+    hidden = HIDDEN_MARK in test.source or bool(hidden)  # ``hidden``: a hidden part ran in the process before
     clipped = _clip(message)
     text = words_only(clipped) if hidden else clipped
     if not secrets.found_in(clipped) and not secrets.found_in(text):

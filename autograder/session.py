@@ -115,6 +115,11 @@ class Session:
         self.in_place = frozenset()  # exercises whose calls are written back (write_back.in_place_exercises)
         self.stderr = ""  # the start of what the learner's code wrote to stderr since the test began
         self.stderr_hidden = False  # whether some of it was written during a call made by a hidden test
+        # once a hidden part has sent anything into the learner's process (its inputs, a shipped function), the
+        # process may hold them and show them later in any text it produces: from then on no later test's
+        # feedback carries learner-produced text (``testrun.run_test``); ``trusted.grade`` carries it to a
+        # restarted process, which may have kept them in a file
+        self.tainted = False
         self.test_file, self.hidden_from = None, None  # the running test cell's file name, its hidden part's line
 
     def _called_from_hidden(self):
@@ -170,6 +175,9 @@ class Session:
         if args is not None:
             message["args"] = wire.encode(list(args), self._fallback)
             message["kwargs"] = wire.encode(dict(kwargs or {}), self._fallback)
+        hidden = self._called_from_hidden()
+        if hidden:
+            self.tainted = True  # before anything is sent
         now = time.monotonic()
         if now >= self.deadline:
             self._fail("timeout")
@@ -184,7 +192,6 @@ class Session:
         except wire.WireError as exc:
             self._fail(_clip(f"protocol error ({exc})", STATUS_CHARS))
         written = reply.get("stderr")
-        hidden = self._called_from_hidden()
         if type(written) is str and written:
             if hidden:
                 self.stderr_hidden = True

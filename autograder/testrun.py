@@ -9,6 +9,7 @@ import contextlib
 import importlib
 import io
 import linecache
+import re
 import signal
 import threading
 import warnings
@@ -27,6 +28,14 @@ STDERR_FAILS_HIDDEN = ("your code wrote to stderr (a warning?) during a hidden t
                        "(what it wrote is withheld for a hidden test)")
 RAISED_HIDDEN = "your code raised {} during a hidden test (its message is withheld for a hidden test)"
 HIDDEN_WITHHELD = "[message withheld: a hidden test shows no values]"
+# once a hidden part has sent anything into the learner's process, that process may have kept it (a hidden
+# case's inputs, a shipped function's code) and may show it in any later text: a later test's failure shows
+# none of the learner's text either (issue 15, point 8)
+STDERR_FAILS_AFTER_HIDDEN = ("your code wrote to stderr (a warning?) during this test: nbgrader scores that 0 "
+                             "(what it wrote is withheld: a hidden test has already run in your process)")
+RAISED_AFTER_HIDDEN = ("your code raised {} during this test (its message is withheld: a hidden test has "
+                       "already run in your process)")
+_VERDICT_NUMBER = re.compile(r"\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
 
 
 @contextlib.contextmanager
@@ -99,20 +108,23 @@ def _raised_by_verdict(exc):
         and Path(last.tb_frame.f_code.co_filename).parent.name == "gradlab"
 
 
-def _hidden_failure(test, exc, etype):
-    """(error_type, message) for a failure in a test's hidden part, in the test's own words only: no text
-    that the learner's code produced (an exception's message, a returned string formatted into a message)."""
+def _hidden_failure(test, exc, etype, raised=RAISED_HIDDEN):
+    """(error_type, message) for a failure in a test's hidden part (or in any test after a hidden part ran in
+    the learner's process: ``raised`` says so), in the test's own words only: no text that the learner's code
+    produced (an exception's message, a returned string formatted into a message)."""
     summary = f"The check that failed: {_clip(test.summary, 200)}"
     if getattr(exc, "__tg_learner__", False):
         builtin = isinstance(getattr(builtins, str(etype), None), type) and etype != "LearnerException"
         what = f"a {etype}" if builtin else "an exception"
-        return (etype if builtin else TYPE_WITHHELD), f"{RAISED_HIDDEN.format(what)}. {summary}"
+        return (etype if builtin else TYPE_WITHHELD), f"{raised.format(what)}. {summary}"
     if isinstance(exc, TimeoutError) and str(exc).startswith("test took longer than"):
         return etype, str(exc)
     if isinstance(exc, AssertionError):
         message = str(exc)
         if _raised_by_verdict(exc):
-            return etype, message
+            # its words, not its numbers: a returned array's size, shape or count of wrong entries is the
+            # learner's to choose, and could encode a hidden input
+            return etype, _VERDICT_NUMBER.sub("N", message)
         long_or_odd = len(message) > 20_000
         words = None if long_or_odd or not message else own_words(test.source, message)
         if words:
@@ -138,13 +150,18 @@ def run_test(test, session, description, timeout):
     sink = io.StringIO()
     session.stderr, session.stderr_hidden = "", False
     session.test_file, session.hidden_from = filename, _hidden_from(test.source)
+    tainted = session.tainted  # a hidden part ran in this process before this test began
     try:
         with (_alarm(timeout), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink),
               warnings.catch_warnings()):
             warnings.simplefilter("ignore")
             exec(code, ns)
-        if session.stderr:  # as nbgrader: a test cell with output on stderr scores 0
+        if session.hidden_from is not None:
+            session.tainted = True  # the hidden part ran to its end (requests from it taint it already)
+        if session.stderr and not tainted:  # as nbgrader: a test cell with output on stderr scores 0
             return False, None, STDERR_FAILS.format(session.stderr.strip())
+        if session.stderr:
+            return False, None, STDERR_FAILS_AFTER_HIDDEN
         if session.stderr_hidden:
             return False, None, STDERR_FAILS_HIDDEN
         return True, None, None
@@ -154,7 +171,10 @@ def run_test(test, session, description, timeout):
         etype = exc.type_name if isinstance(exc, LearnerException) else type(exc).__name__
         hidden = (getattr(exc, "__tg_hidden__", False) or _raised_in_hidden(exc, filename, session.hidden_from))
         if hidden:
+            session.tainted = True
             return (False, *_hidden_failure(test, exc, etype))
+        if tainted:
+            return (False, *_hidden_failure(test, exc, etype, RAISED_AFTER_HIDDEN))
         return False, etype, str(exc)
     finally:
         session.test_file = session.hidden_from = None

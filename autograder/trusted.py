@@ -29,6 +29,7 @@ their names.
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -115,6 +116,16 @@ from .testrun import (  # noqa: F401 - re-exported: trusted.X names every one
 from .write_back import in_place_exercises
 
 
+_EXIT = re.compile(r"kernel died \((?:exit code -?\d+|signal \w+)\)")
+
+
+def _withheld_exit(reason):
+    """``reason`` without the exit code or signal that the learner's process chose (after a hidden part ran
+    there, they could encode what it saw); the grader's own reasons (timeout, limits) stay."""
+    return _EXIT.sub("kernel died (its exit code or signal is withheld: a hidden test had run in it)", reason) \
+        if type(reason) is str else reason
+
+
 def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mode=None):
     """Grade one notebook against the source notebook at ``source_path``; returns the result dict.
 
@@ -165,8 +176,11 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
     names = sorted({n for t in plan.tests if _parses(t.source) for n in free_names(t.source)})
     tests, boxes, restarts = [], [sandbox], 0
 
+    tainted = False  # whether a hidden part has sent anything into a learner process of this grading run
+
     def connect(box):
         session = Session(box, limits, deadline)
+        session.tainted = tainted  # a restarted process may have kept what the last one saw (in a file)
         session.in_place = in_place_exercises(source_nb)
         try:
             description = session.describe(names) if names else {}
@@ -182,6 +196,7 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
             if (session.dead and tests and restarts < MAX_RESTARTS
                     and time.monotonic() < deadline - limits.cell_seconds / 4):
                 restarts += 1
+                tainted = tainted or session.tainted
                 sandbox.close()
                 fresh, _cells, _output, _incidents = start_learner(plan, files, limits, uid, deadline, mode)
                 if fresh is not None:  # its cells and output are not kept (see the docstring)
@@ -194,6 +209,9 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
             else:
                 passed, etype, message = run_test(test, session, description,
                                                   max(1.0, deadline - time.monotonic()))
+                if session.tainted and session.dead:  # an exit code or a signal is the learner's to choose
+                    session.dead = _withheld_exit(session.dead)
+                    message = _withheld_exit(message)
                 if etype == "SandboxGone":
                     message = f"the learner process ended during this test ({message})"
                     if status == "graded":
@@ -207,7 +225,8 @@ def grade(source_path, submission_path, files=None, *, limits=None, uid=None, mo
             tests.append({"grade_id": test.grade_id, "summary": test.summary, "points": test.points,
                           "score": test.points if passed else 0.0, "passed": passed,
                           "error_type": safe_type_name(etype, plan.secrets),
-                          "message": test_message(test, message, plan.secrets)})
+                          "message": test_message(test, message, plan.secrets,
+                                                  hidden=tainted or session.tainted or None)})
         if session.dead and status == "graded":
             status = session.dead
     finally:
