@@ -256,3 +256,39 @@ def test_delegates_to_returns_the_value_too():
     assert value == 0.0 and not np.isclose(value, 13.0), "the watched value gives the trick away"
     assert delegates_to(two_faced_global_norm, lambda: two_faced_global_norm(grads),
                         ("gradlab.training.grad_norm",)) in ([], ["sys.getprofile (switching the check off)"])
+
+
+def test_an_in_place_function_that_skips_its_work_when_watched_is_caught_by_the_grads_after():
+    """05's pattern: an in-place exercise returns None, so the value checked is each parameter's .grad after the
+    watched call, against torch's own clip_grad_value_ run on private copies."""
+
+    def two_faced_clip_grad_value_(parameters, clip_value):
+        if _watched():
+            return None  # leaves the gradients as they were
+        torch.nn.utils.clip_grad_value_(parameters, clip_value)
+        return None
+
+    def honest_clip_grad_value_(parameters, clip_value):
+        for p in parameters:
+            if p.grad is not None:
+                p.grad.clamp_(-clip_value, clip_value)
+
+    gen = torch.Generator().manual_seed(1905)
+    grads = [3.0 * torch.randn(shape, generator=gen, dtype=torch.float64) for shape in ((3, 2), (4,))]
+    ref = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for q, g in zip(ref, grads, strict=True):
+        q.grad = g.clone()
+    torch.nn.utils.clip_grad_value_(ref, 1.0)
+
+    def watched_grads(fn):
+        params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g.clone()
+        ran = framework_code_run(lambda: fn(params, 1.0), **BY_HAND["torch"])
+        return ran, [p.grad for p in params]
+
+    ran, after = watched_grads(two_faced_clip_grad_value_)
+    assert ran == [], "the attack hides its torch call from the profiler"
+    assert not all(torch.equal(a, q.grad) for a, q in zip(after, ref)), "but the gradients it left are unclipped"
+    ran, after = watched_grads(honest_clip_grad_value_)
+    assert ran == [] and all(torch.equal(a, q.grad) for a, q in zip(after, ref)), "the honest answer passes both"
