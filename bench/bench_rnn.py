@@ -32,6 +32,13 @@ SIZES = [(32, 50, 64, 64), (64, 100, 128, 128), (64, 200, 256, 256)]  # (N, T, D
 QUICK_SIZES = [(4, 6, 3, 8)]
 DTYPES = (np.float32, np.float64)
 BUDGET_RATIO = 0.8
+# DESIGN.md's decided exception: float64 at the largest size, where NumPy is at its matrix-multiply floor.
+FLOAT64_LARGEST_BUDGET = 0.85
+
+
+def budget_for(dtype, size, sizes):
+    """The ratio to torch allowed for this dtype and (N, T, D, H): 0.85x for float64 at the largest size, else 0.8x."""
+    return FLOAT64_LARGEST_BUDGET if np.dtype(dtype) == np.float64 and size == max(sizes) else BUDGET_RATIO
 # Rounds of the torch comparison: as many as fit in about ROUND_SECONDS (at least MIN_ROUNDS, at most
 # MAX_ROUNDS). At the largest size one round takes 0.4-0.7 s and torch's time alone moves by 10-15 %
 # from round to round (it allocates and frees its buffers every call); medians over 15 rounds then
@@ -184,11 +191,12 @@ def run(quick=False):
                 times = interleaved(fns, rounds)
                 t_np, t_torch = median(times["numpy"]), median(times["torch"])
                 ratio = t_np / t_torch
+                budget = budget_for(dt, (N, T, D, H), sizes)
                 q1, q3 = spread(times["numpy"], times["torch"])
                 rows.append(row(f"rnn fwd+bwd {tag} {shape}", t_np * 1e3, "ms",
                                 peer=(f"torch.nn.RNN {t_torch * 1e3:.4g} ms ({threads_label(threads)} each; "
                                       f"{rounds} rounds, per-round ratios {q1:.3g}-{q3:.3g})"),
-                                ratio=ratio, budget=f"<= {BUDGET_RATIO}x torch", ok=ratio <= BUDGET_RATIO,
+                                ratio=ratio, budget=f"<= {budget}x torch", ok=ratio <= budget,
                                 threads=counts, rounds=rounds, ratio_iqr=[q1, q3]))
                 gflops = useful_flops(N, T, D, H) / t_np / 1e9
                 peak = 2.0 * n_peak**3 / median(times["matmul"]) / 1e9
