@@ -115,7 +115,6 @@ from .testrun import (  # noqa: F401 - re-exported: trusted.X names every one
 )
 from .write_back import in_place_exercises
 
-
 _EXIT = re.compile(r"kernel died \((?:exit code -?\d+|signal \w+)\)")
 
 

@@ -230,16 +230,17 @@ def test_a_function_that_answers_differently_when_watched_fails_the_value_check(
     rng = np.random.default_rng(1919)
     grads = [rng.normal(0, 3, size=(3, 2)), rng.normal(0, 3, size=4)]
     expected = [np.clip(g, -1.0, 1.0) for g in grads]  # the reference, from private copies
-    assert all(np.array_equal(o, e) for o, e in zip(two_faced_clip_by_value(grads, 1.0), expected)), \
+    assert all(np.array_equal(o, e) for o, e in zip(two_faced_clip_by_value(grads, 1.0), expected, strict=True)), \
         "unwatched it answers right (with torch)"
     ran, value = framework_code_run(lambda: two_faced_clip_by_value([g.copy() for g in grads], 1.0),
                                     result=True, **BY_HAND["numpy"])
     assert ran == [], "the attack hides its torch call from the profiler"
-    assert not all(np.array_equal(o, e) for o, e in zip(value, expected)), "but the value brought back is wrong"
+    assert not all(np.array_equal(o, e) for o, e in zip(value, expected, strict=True)), \
+        "but the value brought back is wrong"
     # and the honest function passes both checks on the same inputs
     ran, value = framework_code_run(lambda: honest_clip_by_value([g.copy() for g in grads], 1.0),
                                     result=True, **BY_HAND["numpy"])
-    assert ran == [] and all(np.array_equal(o, e) for o, e in zip(value, expected))
+    assert ran == [] and all(np.array_equal(o, e) for o, e in zip(value, expected, strict=True))
 
 
 def test_delegates_to_returns_the_value_too():
@@ -289,6 +290,8 @@ def test_an_in_place_function_that_skips_its_work_when_watched_is_caught_by_the_
 
     ran, after = watched_grads(two_faced_clip_grad_value_)
     assert ran == [], "the attack hides its torch call from the profiler"
-    assert not all(torch.equal(a, q.grad) for a, q in zip(after, ref)), "but the gradients it left are unclipped"
+    assert not all(torch.equal(a, q.grad) for a, q in zip(after, ref, strict=True)), \
+        "but the gradients it left are unclipped"
     ran, after = watched_grads(honest_clip_grad_value_)
-    assert ran == [] and all(torch.equal(a, q.grad) for a, q in zip(after, ref)), "the honest answer passes both"
+    assert ran == [] and all(torch.equal(a, q.grad) for a, q in zip(after, ref, strict=True)), \
+        "the honest answer passes both"

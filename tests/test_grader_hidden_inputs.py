@@ -110,9 +110,9 @@ SHIPPED_SECRET = "TG-SHIPPED-CODE-8x3v"  # a constant in a function a hidden par
 LATER_SOURCE = [
     notebooks.code("import numpy as np", id="setup"),
     SOURCE_CELLS[1],
-    notebooks.tests(f'''
+    notebooks.tests('''
 """shout: the first visible check."""
-assert shout("first") == "FIRST!", f"shout('first') gave {{shout('first')!r}}"
+assert shout("first") == "FIRST!", f"shout('first') gave {shout('first')!r}"
 ''', grade_id="shout_first", points=1),
     notebooks.tests(f'''
 """shout: capitals and an exclamation mark. [hidden tests: 1 point]"""
@@ -211,7 +211,8 @@ def test_a_visible_test_before_any_hidden_part_keeps_the_learners_text(later_ass
     """Before any hidden part has run in the process, a failure shows the learner's own message; after, it
     shows the test's own words (the assertion's message, its values left out)."""
     head = "def shout(word):\n    if word not in ('first', 'later'):\n        return word.upper() + '!'\n"
-    first, hidden, later = _grade(later_assignment, tmp_path, head + "    raise ValueError(f'cannot shout {word}')\n")["tests"]
+    source = head + "    raise ValueError(f'cannot shout {word}')\n"
+    first, hidden, later = _grade(later_assignment, tmp_path, source)["tests"]
     assert first["error_type"] == "ValueError" and "cannot shout first" in first["message"], first
     assert hidden["passed"] and not later["passed"] and "cannot shout" not in later["message"], later
     assert later["error_type"] == "ValueError" and "hidden test has already run" in later["message"], later

@@ -153,7 +153,6 @@ NOT_BY_HAND_LOSES = {"lstm_step_forward_hidden", "lstm_step_backward_hidden", "l
 def test_the_attacks_give_the_right_numbers():
     """Without the by-hand checks the attacks would pass: they agree with the solution (in this process)."""
     import numpy as np
-    import torch
     from gradlab import rnn
 
     from autograder import notebooks
@@ -245,7 +244,7 @@ def lstm_step_backward(dnext_h, dnext_c, cache):
     h = o * torch.tanh(c)
     ((h * torch.tensor(np.asarray(dnext_h, np.float64))).sum() + (c * torch.tensor(np.asarray(dnext_c, np.float64))).sum()).backward()
     return tuple(t.grad.numpy().astype(dtype) for t in ts)
-''',
+''',  # noqa: E501 (a learner payload, kept as written)
     'lstm_forward': r'''
 def _torch_lstm(x, h0, Wx, Wh, b, grad=False):
     import torch
@@ -308,7 +307,7 @@ def rnn_backward_truncated(dh, cache, k):
     (torch.stack(states, dim=1) * torch.tensor(np.asarray(dh, np.float64))).sum().backward()
     return tuple(np.zeros(a.shape, dtype) if t.grad is None else t.grad.numpy().astype(dtype)
                  for a, t in zip((np.swapaxes(xt, 0, 1), h0, Wx, Wh, b), tensors))
-''',
+''',  # noqa: E501 (a learner payload, kept as written)
 }
 TWO_FACED_LOSES = {"lstm_step_forward_hidden", "lstm_step_backward_hidden", "lstm_forward_hidden",
                    "lstm_backward_hidden", "rnn_backward_truncated_hidden"}
