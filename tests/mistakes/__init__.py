@@ -175,7 +175,9 @@ def own_tests(nb, grade_id):
 
 def pack(assignment, mistakes):
     """Mistakes grouped into submissions: two share one only when no test cell depends on both their
-    exercises, so each test's outcome is due to at most one of them. A list of lists."""
+    exercises, so each test's outcome is due to at most one of them; a harmless variant shares one only
+    with other harmless variants (it must keep every point its submission's tests give, and a mistake
+    packed with it would cost some of them). A list of lists."""
     nb = notebooks.read(notebook_path(assignment))
     deps = dependencies(nb)
     cells = exercise_cells(nb)
@@ -192,7 +194,7 @@ def pack(assignment, mistakes):
     groups = []
     for m in mistakes:
         for group in groups:
-            if all(apart(m, o) for o in group):
+            if all(apart(m, o) and (m["kind"] == "harmless") == (o["kind"] == "harmless") for o in group):
                 group.append(m)
                 break
         else:
