@@ -40,3 +40,15 @@ def autograded_course(request, tmp_path_factory):
     course.prefetch(longest_first(wanted))
     yield course
     course.close()
+
+
+@pytest.fixture
+def recording(monkeypatch):
+    """Every tqdm.auto bar made during the test, as RecordingBar objects (tests/fixtures/progress.py)."""
+    import tqdm.auto
+
+    from tests.fixtures.progress import RecordingBar
+
+    RecordingBar.made = []
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
+    return RecordingBar.made

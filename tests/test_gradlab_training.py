@@ -5,6 +5,8 @@ import pytest
 from gradlab import clipping as C
 from gradlab import data, rnn, rnn_tools, training
 
+from tests.fixtures.progress import RecordingBar
+
 
 @pytest.fixture(scope="module")
 def task():
@@ -183,29 +185,6 @@ def test_evaluate_and_grad_norm():
     assert training.grad_norm(g) == pytest.approx(np.sqrt(4 + 12))
 
 
-class RecordingBar:
-    """Stands in for tqdm.auto.tqdm: records the total, the count reached and whether it was closed."""
-
-    made = []
-
-    def __init__(self, total=None, desc=None, leave=True):
-        self.total, self.n, self.closed, self.desc = total, 0, False, desc
-        RecordingBar.made.append(self)
-
-    def update(self, k=1):
-        self.n += k
-
-    def close(self):
-        self.closed = True
-
-
-@pytest.fixture
-def recording(monkeypatch):
-    import tqdm.auto
-
-    RecordingBar.made = []
-    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
-    return RecordingBar.made
 
 
 def test_progress_bar_of_a_full_run_reaches_its_end(task, recording):

@@ -5,33 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.fixtures.progress import RecordingBar
+
 tm = pytest.importorskip("gradlab.tf_models")
 keras = tm.keras
 
 
-class RecordingBar:
-    """Stands in for tqdm.auto.tqdm: records the total, the count reached and whether it was closed."""
-
-    made = []
-
-    def __init__(self, total=None, desc=None, leave=True):
-        self.total, self.n, self.closed = total, 0, False
-        RecordingBar.made.append(self)
-
-    def update(self, k=1):
-        self.n += k
-
-    def close(self):
-        self.closed = True
-
-
-@pytest.fixture
-def recording(monkeypatch):
-    import tqdm.auto
-
-    RecordingBar.made = []
-    monkeypatch.setattr(tqdm.auto, "tqdm", RecordingBar)
-    return RecordingBar.made
 
 
 def _model():
