@@ -7,7 +7,8 @@ release of unchanged sources is byte-identical and ``check`` can compare files.
 Every notebook (source and release) also carries the notebook metadata JupyterLab itself writes once a
 Python kernel has started (``LAB_METADATA``: the kernelspec and ipykernel's ``language_info``), so that
 an untouched notebook opens unmodified and saving it changes nothing (tests/test_lab_untouched.py checks
-this in the browser), on the reference Python (``REFERENCE_PYTHON``).
+this in the browser) on every Python 3.11.x: the course's servers run ``autograder.kernel``, which reports
+the version as ``3.11``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,8 @@ from .paths import COURSE, ROOT, SOLUTIONS, assignments, nbgrader_env, notebook_
 
 #: What JupyterLab puts in a notebook's metadata once an ipykernel Python 3 kernel is connected: it takes
 #: ``language_info`` from the kernel's info reply, and marks the notebook modified when that differs from the
-#: file's (JupyterLab 4.6 compares the values). ``version`` is the kernel's exact Python version, so it is the
-#: reference environment's (this project's machines, its hub and CI: ``REFERENCE_PYTHON``); a learner on another
-#: 3.11.x still sees that one field change on open (see tests/test_lab_untouched.py).
-REFERENCE_PYTHON = "3.11.7"
+#: file's (JupyterLab 4.6 compares the values). ``version`` is what the course kernel reports
+#: (``autograder.kernel.language_version``: major.minor, the precision of ``requires-python``).
 LAB_METADATA = {
     "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
     "language_info": {
@@ -37,7 +36,7 @@ LAB_METADATA = {
         "name": "python",
         "nbconvert_exporter": "python",
         "pygments_lexer": "ipython3",
-        "version": REFERENCE_PYTHON,
+        "version": "3.11",
     },
 }
 

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -321,6 +322,16 @@ def _login(browser, hub, user):
     return context, page
 
 
+class _UserLab:
+    """A learner's JupyterLab on the hub, as browser.ui.open_notebook addresses a server."""
+
+    def __init__(self, hub, user):
+        self.base = f"{hub.base}/user/{user}/"
+
+    def url(self, path):
+        return self.base + path
+
+
 def _solved(released, solution):
     """The released notebook with every solution cell's source from solutions/ (what a learner who
     solved it all would submit; the test cells stay the released, visible ones)."""
@@ -340,7 +351,7 @@ def test_round_trip_on_the_hub(hub):
     -> gradebook -> the Formgrader in its own tab shows the scores -> release_feedback -> each learner
     fetches feedback from the tab; and one learner cannot open another's server or files."""
     from browser import assignments as assignment_tab
-    from browser.ui import CHROMIUM, CHROMIUM_ARGS, PageRecorder
+    from browser.ui import CHROMIUM, CHROMIUM_ARGS, DIRTY_TABS, PageRecorder, open_notebook
     from playwright.sync_api import sync_playwright
 
     I, A, B = hub.instructor, hub.ann, hub.bob
@@ -360,14 +371,23 @@ def test_round_trip_on_the_hub(hub):
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             # Each learner opens the Assignments tab (Nbgrader > Assignment List) and clicks Fetch.
-            tabs, recorders = {}, {}
+            tabs, recorders, contexts = {}, {}, {}
             for user in (A, B):
-                _, page = _login(browser, hub, user)
+                contexts[user], page = _login(browser, hub, user)
                 recorders[user] = PageRecorder(page)
                 with recorders[user].evidence_on_failure(f"workshop-{user}-fetch"):
                     tabs[user] = assignment_tab.open_tab(page, COURSE_ID)
                     assignment_tab.click(tabs[user], "released", ASSIGNMENT, then="fetched")
                 assert (hub.home(user) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").is_file(), f"{user} fetched nothing"
+            # ann opens the fetched notebook (in a second tab) and leaves it untouched: it is not marked
+            # modified once its kernel is up, although the hub's Python (Debian's 3.11.x) is not the one the
+            # release ran on (the course kernel reports 3.11, as the release writes: issue 16.8).
+            nb_page = contexts[A].new_page()
+            with PageRecorder(nb_page).evidence_on_failure(f"workshop-{A}-open"):
+                open_notebook(nb_page, _UserLab(hub, A), f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb")
+                time.sleep(3.0)  # the kernel's info reply lands after "idle"
+                assert not nb_page.evaluate(DIRTY_TABS), f"{A}'s untouched notebook is marked modified on the hub"
+            nb_page.close()
             # bob solves it (his notebook, owned by him); then each clicks Submit.
             nb_b = hub.home(B) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
             nb_b.write_text(_solved(RELEASED, SOLUTION))

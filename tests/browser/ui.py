@@ -96,6 +96,10 @@ class PageRecorder:
 # --- JupyterLab actions -------------------------------------------------------------------------------
 
 
+#: The texts of the tabs JupyterLab marks modified (unsaved changes).
+DIRTY_TABS = "() => [...document.querySelectorAll('.lm-TabBar-tab.jp-mod-dirty')].map(t => t.textContent.trim())"
+
+
 def open_notebook(page, server: LabServer, relpath: str) -> None:
     """Open ``relpath`` (relative to the server's notebook dir) and wait for an idle kernel."""
     page.goto(server.url(f"lab/tree/{relpath}"), timeout=SLOW_MS)
