@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+import symtable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -127,32 +128,32 @@ def _parses(src):
 
 
 def free_names(source):
-    """Names the cell reads but never binds anywhere, builtins excluded, in order of appearance."""
-    tree = ast.parse(source)
-    bound, loaded = set(), []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):
-            if isinstance(node.ctx, ast.Load):
-                loaded.append(node.id)
-            else:
-                bound.add(node.id)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            bound.add(node.name)
-        elif isinstance(node, ast.arg):
-            bound.add(node.arg)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            for alias in node.names:
-                bound.add((alias.asname or alias.name).split(".")[0])
-        elif isinstance(node, ast.ExceptHandler) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            bound.update(node.names)
-        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
-            bound.add(node.name)
-        elif isinstance(node, ast.MatchMapping) and node.rest:
-            bound.add(node.rest)
+    """Names the cell reads from its module namespace but never binds there, builtins excluded, in order of
+    appearance. Scope-aware (``symtable``): a parameter or local of a function, a comprehension's variable or
+    a class attribute binds its name in its own scope only, so a helper whose parameter is named like a
+    learner's function does not hide that function from the rest of the cell; a name a function declares
+    ``global`` and assigns counts as bound."""
+    top = symtable.symtable(source, "<cell>", "exec")
+    free, bound = set(), {sym.get_name() for sym in top.get_symbols() if sym.is_local()}
+
+    def visit(table):
+        for sym in table.get_symbols():
+            name = sym.get_name()
+            if table is top:
+                if sym.is_referenced() and not sym.is_local():
+                    free.add(name)
+            elif sym.is_declared_global() and sym.is_assigned():
+                bound.add(name)
+            elif sym.is_referenced() and sym.is_global():
+                free.add(name)
+        for child in table.get_children():
+            visit(child)
+
+    visit(top)
+    free = {name for name in free - bound if not hasattr(builtins, name)}
+    order = [node.id for node in ast.walk(ast.parse(source)) if isinstance(node, ast.Name)]
     out = []
-    for name in loaded:
-        if name not in bound and not hasattr(builtins, name) and name not in out:
+    for name in order + sorted(free):
+        if name in free and name not in out:
             out.append(name)
     return out

@@ -24,6 +24,8 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE / "fixtures"))
 
+from fixtures.grader_fixture import submission_with, write_source  # noqa: E402
+
 from autograder import feedback, notebooks, trusted  # noqa: E402
 from autograder.paths import SOLUTIONS, assignments, notebook_path  # noqa: E402
 from autograder.sandbox import Limits  # noqa: E402
@@ -91,21 +93,8 @@ def _test_rows(page):
 
 @pytest.fixture(scope="module")
 def assignment(tmp_path_factory):
-    root = tmp_path_factory.mktemp("feedback-source")
-    path = root / "09_hidden" / "09_hidden.ipynb"
-    path.parent.mkdir()
-    notebooks.write(notebooks.new_notebook(SOURCE_CELLS), path)
-    return path
+    return write_source(tmp_path_factory.mktemp("feedback-source"), "09_hidden", SOURCE_CELLS)
 
-
-def _submit(tmp, source_path, code):
-    nb = notebooks.read(source_path)
-    for c in nb["cells"]:
-        if notebooks.is_solution(c):
-            c["source"] = code
-    path = tmp / "09_hidden.ipynb"
-    path.write_text(json.dumps(nb), encoding="utf-8")
-    return path
 
 
 HEAD = "import numpy as np\ndef scale_grad(g, factor):\n    out = np.asarray(g, dtype=float) * factor\n"
@@ -123,7 +112,7 @@ WRONG = {  # each passes the visible case ([1, 2]) and fails the hidden ones
 def test_wrong_submissions_see_no_hidden_values(assignment, tmp_path, name):
     """A wrong answer's feedback shows no reference value of a hidden case and no run of numbers."""
     reference = HIDDEN_REFERENCE  # computed before any learner code runs
-    result = trusted.grade(assignment, _submit(tmp_path, assignment, WRONG[name]), limits=LIMITS)
+    result = trusted.grade(assignment, submission_with(assignment, WRONG[name], tmp_path), limits=LIMITS)
     result.update(learner="mallory", assignment="09_hidden")
     assert result["status"] == "graded", result["status"]
     assert all(not t["passed"] for t in result["tests"]), result["tests"]
@@ -142,7 +131,8 @@ def test_wrong_submissions_see_no_hidden_values(assignment, tmp_path, name):
 @pytest.mark.timeout(300)
 def test_a_withheld_message_names_the_check_that_failed(assignment, tmp_path):
     """An assertion message that quotes hidden-test text is withheld, and the hint is its own words."""
-    result = trusted.grade(assignment, _submit(tmp_path, assignment, WRONG["direction_changed"]), limits=LIMITS)
+    submission = submission_with(assignment, WRONG["direction_changed"], tmp_path)
+    result = trusted.grade(assignment, submission, limits=LIMITS)
     test = next(t for t in result["tests"] if t["grade_id"] == "scale_grad_direction")
     assert not test["passed"]
     assert test["message"] == "the direction of the gradient changed", test

@@ -13,6 +13,7 @@ import codecs
 import json
 
 import pytest
+from fixtures.grader_fixture import submission_with, write_source
 
 from autograder import feedback, notebooks, trusted
 from autograder.sandbox import Limits
@@ -55,20 +56,11 @@ LEAKS = {  # each passes the visible case and tries to show the hidden input
 
 @pytest.fixture(scope="module")
 def assignment(tmp_path_factory):
-    path = tmp_path_factory.mktemp("hidden-inputs") / "10_hidden" / "10_hidden.ipynb"
-    path.parent.mkdir()
-    notebooks.write(notebooks.new_notebook(SOURCE_CELLS), path)
-    return path
+    return write_source(tmp_path_factory.mktemp("hidden-inputs"), "10_hidden", SOURCE_CELLS)
 
 
 def _grade(assignment, tmp_path, code):
-    nb = notebooks.read(assignment)
-    for c in nb["cells"]:
-        if notebooks.is_solution(c):
-            c["source"] = code
-    path = tmp_path / "10_hidden.ipynb"
-    path.write_text(json.dumps(nb), encoding="utf-8")
-    result = trusted.grade(assignment, path, limits=LIMITS)
+    result = trusted.grade(assignment, submission_with(assignment, code, tmp_path), limits=LIMITS)
     result.update(learner="mallory", assignment="10_hidden")
     return result
 
@@ -169,10 +161,7 @@ LATER_LEAKS = {  # each passes every test before the last, then shows there what
 
 @pytest.fixture(scope="module")
 def later_assignment(tmp_path_factory):
-    path = tmp_path_factory.mktemp("hidden-later") / "10_hidden" / "10_hidden.ipynb"
-    path.parent.mkdir()
-    notebooks.write(notebooks.new_notebook(LATER_SOURCE), path)
-    return path
+    return write_source(tmp_path_factory.mktemp("hidden-later"), "10_hidden", LATER_SOURCE)
 
 
 def _forms(text):
