@@ -22,14 +22,12 @@ import time
 import pytest
 from browser.fixtures import chromium, learner_lab, page_for  # noqa: F401 (fixtures)
 from browser.notebooks import released_notebooks
-from browser.ui import DIRTY_TABS, SLOW_MS, active_panel, open_notebook
+from browser.ui import DIRTY_TABS, SLOW_MS, TOASTS, active_panel, open_notebook
 
 from autograder.release import LAB_METADATA
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
-TOASTS = ("() => [...document.querySelectorAll('.Toastify__toast, .jp-Notification-Toast, .jp-toast-message')]"
-          ".map(t => t.textContent.trim())")
 
 
 def _comparable(nb):

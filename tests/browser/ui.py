@@ -99,6 +99,10 @@ class PageRecorder:
 #: The texts of the tabs JupyterLab marks modified (unsaved changes).
 DIRTY_TABS = "() => [...document.querySelectorAll('.lm-TabBar-tab.jp-mod-dirty')].map(t => t.textContent.trim())"
 
+#: The texts of JupyterLab's notification toasts (the "Jupyter news" prompt is one).
+TOASTS = ("() => [...document.querySelectorAll('.Toastify__toast, .jp-Notification-Toast, .jp-toast-message')]"
+          ".map(t => t.textContent.trim())")
+
 
 def open_notebook(page, server: LabServer, relpath: str) -> None:
     """Open ``relpath`` (relative to the server's notebook dir) and wait for an idle kernel."""
