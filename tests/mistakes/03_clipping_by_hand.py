@@ -49,6 +49,17 @@ MISTAKES = [
     dict(grade_id="clip_by_norm", name="float32_overflow", kind="rare",
          why="the norm of a float32 gradient is summed in float32: entries of 1e20 overflow",
          replace=[("np.square(grad, dtype=np.float64)", "np.square(grad)")]),
+    dict(grade_id="clip_by_norm", name="two_faced", kind="rare",
+         why="zeros while the by-hand check watches, torch.clamp otherwise: the watched call's own answer is "
+             "compared with the hidden cell's reference",
+         replace=[("    if norm <= max_norm:\n",
+                   "    import threading\n"
+                   "    if threading._profile_hook is not None:\n"
+                   "        return np.zeros_like(grad)\n"
+                   "    import torch\n"
+                   "    coef = torch.clamp(torch.tensor(max_norm / norm), max=1.0).item()\n"
+                   "    return (grad * coef).astype(grad.dtype, copy=False) if coef < 1 else grad.copy()\n"
+                   "    if norm <= max_norm:\n")]),
     dict(grade_id="clip_by_norm", name="nonfinite_passes", kind="rare", why="a non-finite norm is not turned into NaN",
          replace=[("    if not np.isfinite(norm):\n        return np.full_like(grad, np.nan)\n", "")]),
     dict(grade_id="clip_by_norm", name="at_threshold_scales", kind="harmless",

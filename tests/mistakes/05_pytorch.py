@@ -41,6 +41,18 @@ MISTAKES = [
          why="non-finite gradients are left out of the norm",
          replace=[("for g in grads]\n        total_norm", "for g in grads if torch.isfinite(g).all()] or "
                                                          "[torch.tensor(0.0)]\n        total_norm")]),
+    dict(grade_id="manual_clip_grad_norm_", name="two_faced", kind="rare",
+         why="zeroes the gradients while the by-hand check watches, torch's clip_grad_norm_ otherwise: the watched "
+             "call's gradients are compared with the hidden cell's reference",
+         replace=[("    if isinstance(parameters, torch.Tensor):\n        parameters = [parameters]\n",
+                   "    import threading\n"
+                   "    parameters = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)\n"
+                   "    if threading._profile_hook is not None:\n"
+                   "        for p in parameters:\n"
+                   "            if p.grad is not None:\n"
+                   "                p.grad.zero_()\n"
+                   "        return torch.tensor(0.0)\n"
+                   "    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type, error_if_nonfinite)\n")]),
     # manual_clip_grad_value_
     dict(grade_id="manual_clip_grad_value_", name="seed_typo", kind="common", why="entries below -c become +c",
          replace=[(CLAMP, "p.grad.copy_(torch.where(p.grad < -clip_value, clip_value, p.grad.clamp(max=clip_value)))")]),

@@ -22,6 +22,14 @@ MISTAKES = [
          replace=[("    global_norm = tf.sqrt(tf.add_n([tf.reduce_sum(tf.square(g)) for g in present]))\n",
                    "    global_norm = tf.constant(np.sqrt(sum(np.sum(np.square(np.asarray(g))) for g in present)),\n"
                    "                              dtype=present[0].dtype)\n")]),
+    dict(grade_id="clip_by_global_norm_tf", name="two_faced", kind="rare",
+         why="zeros while the by-hand check watches (threading._profile_hook), tf.clip_by_global_norm otherwise: "
+             "the watched call's own answer is compared with the hidden cell's reference",
+         replace=[("    present = [tf.convert_to_tensor(g) for g in grads if g is not None]\n",
+                   "    import threading\n"
+                   "    if threading._profile_hook is not None:\n"
+                   "        return [None if g is None else tf.zeros_like(g) for g in grads], tf.constant(0.0)\n"
+                   "    return tf.clip_by_global_norm(grads, clip_norm)\n")]),
     # train_step
     dict(grade_id="train_step", name="per_variable", kind="common", why="tf.clip_by_norm per variable",
          replace=[(GLOBAL_CLIP, "    grads = [tf.clip_by_norm(g, clip_norm) for g in grads]\n")]),
