@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 PORT ?= 8888
 SUBMISSIONS ?= submitted
 OUT ?= grades
+ASSIGNMENT ?=
+SOURCE ?=
 WORKERS ?=
 SCHEDULER ?=
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -16,7 +18,7 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 # Jupyter refuses to run as root without this flag (containers, CI machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: lab instructor test release check-release grade bench lint setup hub
+.PHONY: lab instructor test release check-release grade gradebook bench lint setup hub
 
 setup: $(STAMP)
 
@@ -49,9 +51,14 @@ release: $(STAMP)
 check-release: $(STAMP)
 	$(BIN)/python -m autograder check-release
 
-## grade: grade a class: make grade SUBMISSIONS=dir OUT=dir [WORKERS=n] [SCHEDULER=tcp://host:8786 (a Dask cluster)]
+## grade: grade a class: make grade SUBMISSIONS=dir OUT=dir [ASSIGNMENT="NN_topic ..."] [SOURCE=dir (default: this checkout's solutions/)] [WORKERS=n] [SCHEDULER=tcp://host:8786 (a Dask cluster)]
 grade: $(STAMP)
-	$(BIN)/python -m autograder grade $(SUBMISSIONS) --out $(OUT) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+	$(BIN)/python -m autograder grade $(SUBMISSIONS) --out $(OUT) $(foreach a,$(ASSIGNMENT),--assignment $(a)) $(if $(SOURCE),--source $(SOURCE)) $(if $(WORKERS),--workers $(WORKERS)) $(if $(SCHEDULER),--scheduler $(SCHEDULER))
+
+## gradebook: (workshops) the results in OUT into nbgrader's gradebook and feedback folder of COURSE: make gradebook OUT=dir COURSE=dir
+gradebook: $(STAMP)
+	@test -n "$(COURSE)" || { echo "error: give COURSE=<the instructor's nbgrader course directory>"; exit 1; }
+	$(BIN)/python -m autograder gradebook $(OUT) --course $(COURSE)
 
 ## hub: (root) a workshop JupyterHub on this machine: make hub [ROSTER=file] [HUB_PORT=8000] (docs/WORKSHOP.md)
 ROSTER ?= workshop/roster.example.csv

@@ -8,6 +8,12 @@ After ``make grade SUBMISSIONS=DIR/submitted OUT=OUT`` (DIR an nbgrader course d
   gradebook's notebooks), the learner, the submission (with nbgrader's timestamp.txt), and each grade
   cell's ``auto_score`` from the result's tests, so the Formgrader and ``nbgrader export`` give the
   scores of grades.csv;
+* nbgrader's autograded folder, DIR/autograded/<learner>/<assignment>/<assignment>.ipynb with the
+  submission's timestamp.txt: the RELEASED notebook with the learner's answers in its exercise cells
+  (matched by grade id, as the grader matches them; the learner's outputs dropped) and, under each
+  test cell, the course grader's verdict as plain text. With it and the gradebook's submission
+  timestamp nbgrader counts the submission as autograded, so the Formgrader lists it with its score
+  (not "needs autograding") and its Manual Grading pages open the notebook;
 * the course grader's HTML feedback (OUT/feedback/, which holds no test source) in nbgrader's feedback
   layout, DIR/feedback/<learner>/<assignment>/<assignment>.html with the submission's timestamp.txt and
   submission_secret.txt, so that ``nbgrader release_feedback`` sends it back through the exchange.
@@ -18,6 +24,10 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+
+from . import notebooks
+from .cells import SubmissionProblem, cell_source
+from .plan import read_submission
 
 RELEASE_DIR = "course"
 
@@ -65,6 +75,19 @@ def _timestamp(submitted_dir):
 def write(out, course, db=None):
     """Write every graded result of OUT into the gradebook and the feedback folder; returns the rows
     written as (learner, assignment, score)."""
+    import warnings
+
+    from sqlalchemy.exc import SAWarning
+
+    with warnings.catch_warnings():
+        # nbgrader 0.9's Gradebook.add_submission builds its rows while SQLAlchemy 2 autoflushes and
+        # warns "Object of type <SubmittedAssignment> not in session ..." for each; the rows are added
+        # all the same (the tests read them back). Not ours to fix; kept off the instructor's terminal.
+        warnings.filterwarnings("ignore", category=SAWarning, message=r"Object of type <Submitted")
+        return _write(out, course, db)
+
+
+def _write(out, course, db):
     from nbgrader.api import Gradebook, MissingEntry
 
     course = Path(course)
@@ -102,8 +125,71 @@ def write(out, course, db=None):
             gb.db.commit()
             total = gb.find_submission(assignment, learner).score
         written.append((learner, assignment, total))
+        _place_autograded(course, learner, assignment, submitted, result)
         _place_feedback(out, course, learner, assignment, submitted)
     return written
+
+
+def _answers(submitted_nb):
+    """grade id -> the learner's source of each code cell (the first of a repeated id), or {} when the
+    submission cannot be read (its cells are then shown as released)."""
+    try:
+        nb = read_submission(submitted_nb)
+    except SubmissionProblem:
+        return {}
+    answers = {}
+    for cell in nb["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata")
+        nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
+        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if isinstance(gid, str) and gid not in answers:
+            try:
+                answers[gid] = cell_source(cell)
+            except SubmissionProblem:
+                continue
+    return answers
+
+
+def _verdict(test):
+    if test is None:
+        return "course grader: this test did not run (0 points)\n"
+    points = f"{float(test.get('score') or 0):g} / {float(test.get('points') or 0):g} points"
+    if test.get("passed"):
+        return f"course grader: passed, {points}\n"
+    kind = f"{test['error_type']}: " if test.get("error_type") else ""
+    return f"course grader: failed, {points}\n{kind}{test.get('message') or ''}\n"
+
+
+def autograded_notebook(released, answers, result):
+    """The notebook nbgrader's Formgrader shows for one submission: the released notebook (so no hidden
+    test or solution), every exercise cell holding the learner's answer, no output but the course
+    grader's verdict under each test cell."""
+    nb = json.loads(json.dumps(released))
+    tests = {t.get("grade_id"): t for t in result.get("tests", [])}
+    for cell in nb["cells"]:
+        if cell.get("cell_type") != "code":
+            continue
+        cell["outputs"], cell["execution_count"] = [], None
+        gid = notebooks.grade_id(cell)
+        if notebooks.is_solution(cell) and gid in answers:
+            cell["source"] = answers[gid]
+        elif notebooks.is_test(cell):
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": _verdict(tests.get(gid))}]
+    return nb
+
+
+def _place_autograded(course, learner, assignment, submitted, result):
+    released = json.loads((Path(course) / RELEASE_DIR / assignment / f"{assignment}.ipynb").read_text("utf-8"))
+    nb = autograded_notebook(released, _answers(submitted / f"{assignment}.ipynb"), result)
+    dest = Path(course) / "autograded" / learner / assignment
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    (dest / f"{assignment}.ipynb").write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    if (submitted / "timestamp.txt").is_file():
+        shutil.copyfile(submitted / "timestamp.txt", dest / "timestamp.txt")
 
 
 def _place_feedback(out, course, learner, assignment, submitted):

@@ -43,13 +43,16 @@ def _grade_cells(path):
     return {_nbg(c)["grade_id"]: float(_nbg(c).get("points", 0)) for c in _cells(path) if _nbg(c).get("grade")}
 
 
-def _secret_snippets():
+SECRET_BLOCKS = {"hidden tests": r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
+                 "solutions": r"### BEGIN SOLUTION\n(.*?)### END SOLUTION"}
+
+
+def _secret_snippets(kinds=tuple(SECRET_BLOCKS)):
     """Lines of hidden tests and of solutions that must never reach the gradebook or feedback."""
     snippets = []
     for c in _cells(SOLUTION):
         src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-        for pattern in (r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS",
-                        r"### BEGIN SOLUTION\n(.*?)### END SOLUTION"):
+        for pattern in (SECRET_BLOCKS[k] for k in kinds):
             for block in re.findall(pattern, src, re.S):
                 snippets += [line.strip() for line in block.splitlines() if len(line.strip()) >= 25]
     released = RELEASED.read_text()
@@ -191,6 +194,66 @@ def test_feedback_is_placed_where_release_feedback_reads_it_and_nothing_secret_i
     assert "clip_by_value_basics" in stored  # the released cells are there
     leaked = [s for s in _secret_snippets() if s in stored]
     assert not leaked, f"hidden test or solution text in the gradebook: {leaked[:3]}"
+
+
+def test_the_formgrader_counts_each_submission_as_autograded(tmp_path):
+    """nbgrader's own API (what Manage Submissions, Manual Grading and the student pages read) lists every
+    written submission as autograded with its score, and each one's notebook opens from autograded/."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+
+    from autograder.gradebook import write
+
+    cells = _grade_cells(RELEASED)
+    first = next(iter(cells))
+    course, out = _course_with_results(tmp_path, [_result("ann", dict(cells)), _result("bob", {first: cells[first]})])
+    (course / "solutions" / ASSIGNMENT).mkdir(parents=True)   # the student pages list the source's assignments
+    write(out, course)
+    api = NbGraderAPI(coursedir=CourseDirectory(root=str(course), source_directory="solutions",
+                                                release_directory="course"))
+    assert api.get_autograded_students(ASSIGNMENT) == {"ann", "bob"}
+    subs = {s["student"]: s for s in api.get_submissions(ASSIGNMENT)}
+    assert {k: (s["autograded"], s["score"]) for k, s in subs.items()} == {
+        "ann": (True, pytest.approx(sum(cells.values()))), "bob": (True, pytest.approx(cells[first]))}
+    listed = api.get_notebook_submissions(ASSIGNMENT, ASSIGNMENT)
+    assert sorted(s["student"] for s in listed) == ["ann", "bob"]   # the Manual Grading list
+    student = {a["name"]: a for a in api.get_student_submissions("bob")}[ASSIGNMENT]
+    assert student["autograded"] and student["score"] == pytest.approx(cells[first])
+
+
+def test_the_autograded_notebook_is_the_release_with_the_answers_and_the_verdicts(tmp_path):
+    """The notebook the Formgrader shows: the learner's answers in the exercise cells, the released test
+    cells (never a hidden test or a learner's edit of a test) with the grader's verdict under each, and
+    none of the learner's outputs (an HTML or script output would run in the instructor's browser)."""
+    from autograder.gradebook import write
+
+    cells = _grade_cells(RELEASED)
+    first = next(iter(cells))
+    course, out = _course_with_results(tmp_path, [_result("bob", {first: cells[first]})])
+    sub = course / "submitted" / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    nb = json.loads(sub.read_text())
+    exercise = next(c for c in nb["cells"] if _nbg(c).get("solution") and c["cell_type"] == "code")
+    exercise["source"] = "def bobs_answer():\n    return 42\n"
+    exercise["outputs"] = [{"output_type": "display_data", "metadata": {},
+                            "data": {"text/html": "<script>steal()</script>"}}]
+    test = next(c for c in nb["cells"] if _nbg(c).get("grade") and not _nbg(c).get("solution"))
+    test["source"] = "pass  # bob's edit of a test cell\n"
+    sub.write_text(json.dumps(nb))
+    write(out, course)
+    graded = course / "autograded" / "bob" / ASSIGNMENT
+    assert (graded / "timestamp.txt").read_text() == "2026-12-02 10:00:00.000000 UTC"
+    text = (graded / f"{ASSIGNMENT}.ipynb").read_text()
+    shown = json.loads(text)["cells"]
+    by_id = {_nbg(c).get("grade_id"): c for c in shown if _nbg(c).get("grade_id")}
+    assert "".join(by_id[_nbg(exercise)["grade_id"]]["source"]) == exercise["source"]
+    released = {_nbg(c).get("grade_id"): c for c in _cells(RELEASED) if _nbg(c).get("grade_id")}
+    assert by_id[_nbg(test)["grade_id"]]["source"] == released[_nbg(test)["grade_id"]]["source"]
+    assert "steal()" not in text and "bob's edit" not in text
+    verdicts = {g: "".join(o["text"] for o in by_id[g]["outputs"]) for g in cells}
+    assert verdicts[first].startswith("course grader: passed"), verdicts[first]
+    assert all(v.startswith("course grader: failed") for g, v in verdicts.items() if g != first), verdicts
+    leaked = [s for s in _secret_snippets() if s in text]
+    assert not leaked, f"hidden test or solution text in the autograded notebook: {leaked[:3]}"
 
 
 def test_a_result_that_the_release_does_not_know_is_refused(tmp_path):
@@ -351,7 +414,8 @@ def test_round_trip_on_the_hub(hub):
     -> gradebook -> the Formgrader in its own tab shows the scores -> release_feedback -> each learner
     fetches feedback from the tab; and one learner cannot open another's server or files."""
     from browser import assignments as assignment_tab
-    from browser.ui import CHROMIUM, CHROMIUM_ARGS, DIRTY_TABS, PageRecorder, open_notebook
+    from browser import terminal
+    from browser.ui import CHROMIUM, CHROMIUM_ARGS, DIRTY_TABS, TOASTS, PageRecorder, open_notebook
     from playwright.sync_api import sync_playwright
 
     I, A, B = hub.instructor, hub.ann, hub.bob
@@ -387,6 +451,8 @@ def test_round_trip_on_the_hub(hub):
                 open_notebook(nb_page, _UserLab(hub, A), f"{ASSIGNMENT}/{ASSIGNMENT}.ipynb")
                 time.sleep(3.0)  # the kernel's info reply lands after "idle"
                 assert not nb_page.evaluate(DIRTY_TABS), f"{A}'s untouched notebook is marked modified on the hub"
+                news = [t for t in nb_page.evaluate(TOASTS) if "news" in t.lower()]
+                assert not news, f"a news prompt appeared in {A}'s lab: {news}"
             nb_page.close()
             # bob solves it (his notebook, owned by him); then each clicks Submit.
             nb_b = hub.home(B) / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -408,20 +474,30 @@ def test_round_trip_on_the_hub(hub):
             peek = subprocess.run(["runuser", "-u", A, "--", "cat", str(nb_b)], capture_output=True)
             assert peek.returncode != 0, f"{A} can read {B}'s notebook"
 
-            # The instructor collects; the course's grader grades; the results go into the gradebook.
-            collected = hub.as_user(I, "nbgrader", "collect", ASSIGNMENT, cwd=course, check=False)
-            assert collected.returncode == 0, collected.stderr[-2000:]
+            # The instructor collects, typing into a terminal of their JupyterLab (a login shell: the course's
+            # environment must be on its PATH, and alembic with it); the course's grader grades; the results go
+            # into the gradebook.
+            ctx_i, page_i = _login(browser, hub, I)
+            i_lab = f"{hub.base}/user/{I}/"
+            which, status = terminal.run(page_i, i_lab, "command -v nbgrader alembic")
+            assert status == 0 and f"{PREFIX}/venv/bin/nbgrader" in which, f"no nbgrader on the terminal's PATH:{which}"
+            said, status = terminal.run(page_i, i_lab, f"cd ~/taming-gradients && nbgrader collect {ASSIGNMENT}",
+                                        timeout_s=300)
+            assert status == 0, f"nbgrader collect in the instructor's terminal failed:\n{said[-3000:]}"
             for user in (A, B):
                 sub = course / "submitted" / user / ASSIGNMENT
                 assert (sub / f"{ASSIGNMENT}.ipynb").is_file() and (sub / "timestamp.txt").is_file()
             out = hub.state / "grades"
-            subprocess.run([sys.executable, "-m", "autograder", "grade", str(course / "submitted"), "--out", str(out),
-                            "--assignment", ASSIGNMENT, "--quiet"], cwd=ROOT, check=True, timeout=900)
+            # The commands docs/WORKSHOP.md gives (root, in the repository).
+            subprocess.run(["make", "grade", f"SUBMISSIONS={course / 'submitted'}", f"OUT={out}",
+                            f"ASSIGNMENT={ASSIGNMENT}", f"SOURCE={course / 'solutions'}"],
+                           cwd=ROOT, check=True, timeout=900, stdout=subprocess.DEVNULL)
             grades = csv.DictReader(io.StringIO((out / "grades.csv").read_text()))
             rows = {r["learner"]: float(r["score"]) for r in grades}
             assert rows == pytest.approx(expected), rows
-            subprocess.run([sys.executable, "-m", "autograder", "gradebook", str(out), "--course", str(course)],
-                           cwd=ROOT, check=True, timeout=300)
+            booked = subprocess.run(["make", "gradebook", f"OUT={out}", f"COURSE={course}"], cwd=ROOT, check=True,
+                                    timeout=300, capture_output=True, text=True)
+            assert "Warning" not in booked.stderr, booked.stderr[-2000:]   # nbgrader's SAWarnings kept off
             subprocess.run(["chown", "-R", f"{I}:{I}", str(course)], check=True)
 
             exported = hub.as_user(I, "nbgrader", "export", "--to", str(course / "export.csv"), cwd=course,
@@ -431,8 +507,12 @@ def test_round_trip_on_the_hub(hub):
                       for r in csv.DictReader(io.StringIO((course / "export.csv").read_text()))}
             assert export == pytest.approx(expected)
 
-            # The Formgrader, in a tab of its own (JupyterHub >= 4.1 forbids it in Lab's iframe).
-            ctx_i, page_i = _login(browser, hub, I)
+            # The Formgrader, in a tab of its own (JupyterHub >= 4.1 forbids it in Lab's iframe, so the
+            # instructor's Lab has no Formgrader entry that would show "refused to connect").
+            page_i.locator(".lm-MenuBar-item", has_text="Nbgrader").click()
+            entries = page_i.locator(".lm-Menu-itemLabel").all_inner_texts()
+            page_i.keyboard.press("Escape")
+            assert "Formgrader" not in entries, entries
             tab = ctx_i.new_page()
             with PageRecorder(tab).evidence_on_failure("workshop-formgrader"):
                 tab.goto(f"{hub.base}/user/{I}/formgrader/manage_students")
@@ -445,6 +525,28 @@ def test_round_trip_on_the_hub(hub):
                 shown = {s["id"]: float(s["score"]) for s in students}
                 assert shown == pytest.approx(expected), (shown, rows_shown)
                 assert f"{expected[B]:g}" in rows_shown[B].replace(".00", "").replace(".0", ""), rows_shown
+                # Manage Submissions counts both as autograded (not "needs autograding"), and Manual Grading
+                # opens each one's notebook.
+                tab.goto(f"{hub.base}/user/{I}/formgrader/manage_submissions/{ASSIGNMENT}")
+                for user in (A, B):
+                    tab.wait_for_selector(f"text={user}", timeout=60_000)
+                assert "needs autograding" not in tab.inner_text("body").lower(), tab.inner_text("body")[-2000:]
+                api = f"{hub.base}/user/{I}/formgrader/api"
+                subs = json.loads(tab.request.get(f"{api}/submissions/{ASSIGNMENT}").text())
+                assert {s["student"]: (s["autograded"], float(s["score"])) for s in subs} == {
+                    u: (True, pytest.approx(v)) for u, v in expected.items()}, subs
+                listed = json.loads(tab.request.get(f"{api}/submitted_notebooks/{ASSIGNMENT}/{ASSIGNMENT}").text())
+                assert sorted(n["student"] for n in listed) == sorted((A, B)), listed
+                # bob's page shows his answers (the solutions: nothing of them is secret there) and the
+                # verdicts; ann's, her untouched notebook. Neither shows a hidden test; ann's no solution.
+                for user, verdict, kinds in ((B, "course grader: passed", ("hidden tests",)),
+                                             (A, "course grader: failed", tuple(SECRET_BLOCKS))):
+                    sub_id = next(n["id"] for n in listed if n["student"] == user)
+                    tab.goto(f"{hub.base}/user/{I}/formgrader/submissions/{sub_id}/")
+                    tab.wait_for_selector(f"text={verdict}", timeout=60_000)
+                    page_text = tab.inner_text("body")
+                    leaked = [s for s in _secret_snippets(kinds) if s in page_text]
+                    assert not leaked, f"{user}'s Manual Grading page shows {' or '.join(kinds)}: {leaked[:3]}"
 
             # Feedback goes back through the exchange; each learner clicks Fetch Feedback; nothing secret in it.
             fb = hub.as_user(I, "nbgrader", "release_feedback", ASSIGNMENT, cwd=course, check=False)

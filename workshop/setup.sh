@@ -84,6 +84,18 @@ cp -a "$HERE/config/." "$PREFIX/etc/"
 chmod -R a+rX "$PREFIX"
 chmod 700 "$PREFIX/src/solutions"
 
+# 4b. Login shells (a JupyterLab terminal is one) get the course's environment first on PATH: Debian's
+# /etc/profile resets PATH, which would leave an instructor's terminal without nbgrader (and nbgrader
+# without alembic). Only inside the hub's servers (JUPYTERHUB_USER set). The Littlest JupyterHub, too,
+# puts its user environment on every login shell's PATH.
+cat > /etc/profile.d/taming-gradients.sh <<PROFILE
+# Written by Taming Gradients' workshop/setup.sh: the course's environment in a hub server's login shells.
+if [ -n "\${JUPYTERHUB_USER:-}" ]; then
+    case ":\$PATH:" in *":$PREFIX/venv/bin:"*) ;; *) PATH="$PREFIX/venv/bin:\$PATH"; export PATH;; esac
+fi
+PROFILE
+chmod 644 /etc/profile.d/taming-gradients.sh
+
 # 5. The hub's private state (start.sh reads hub.env from there) and nbgrader's exchange.
 mkdir -p "$STATE" "$EXCHANGE"
 chmod 700 "$STATE"
