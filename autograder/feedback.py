@@ -20,11 +20,18 @@ MESSAGE_CHARS = 600  # of one test or cell message (the grader clips them to 500
 MAX_ROWS = 500  # test rows and cell errors shown
 MAX_PAGE_BYTES = 1 << 20
 
+# The page fits a narrow viewer (JupyterLab's HTML viewer in a side panel): the table takes its container's
+# width and no more (fixed layout: the columns share it, the details column the most), and a long word or
+# message wraps anywhere instead of widening the table; output keeps its line breaks and wraps too.
 _CSS = """
-body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.35rem .5rem;text-align:left;
-vertical-align:top}.pass{color:#1a7f37}.fail{color:#b3261e}pre{background:#f6f6f6;padding:.6rem;
-white-space:pre-wrap;word-break:break-all;max-height:30rem;overflow:auto}.note{background:#fff8e1;padding:.5rem}
+body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222;
+overflow-wrap:anywhere;word-wrap:break-word}
+table{border-collapse:collapse;width:100%;max-width:100%;table-layout:fixed}td,th{border:1px solid #ccc;
+padding:.35rem .5rem;text-align:left;vertical-align:top;overflow-wrap:anywhere;word-wrap:break-word;
+word-break:break-word;min-width:0}th:nth-child(1){width:30%}th:nth-child(2){width:14%}th:nth-child(3){width:12%}
+.pass{color:#1a7f37}.fail{color:#b3261e}pre{background:#f6f6f6;padding:.6rem;white-space:pre-wrap;
+overflow-wrap:anywhere;word-break:break-all;max-width:100%;max-height:30rem;overflow:auto}
+.note{background:#fff8e1;padding:.5rem}
 """
 
 

@@ -207,6 +207,31 @@ def test_missing_assignment_page_says_not_submitted_and_nothing_else():
     assert "double_values" not in page and "not graded" not in page
 
 
+def _css_rules(css):
+    """{selector: {property: value}} of a flat stylesheet (a rule's selector list split at commas)."""
+    rules = {}
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        decls = dict(d.split(":", 1) for d in body.replace("\n", "").split(";") if ":" in d)
+        for sel in selectors.split(","):
+            rules.setdefault(sel.strip(), {}).update({k.strip(): v.strip() for k, v in decls.items()})
+    return rules
+
+
+def test_the_table_fits_a_narrow_viewer_and_long_messages_wrap():
+    """JupyterLab's HTML viewer in a narrow panel cut the details column off: the table takes its
+    container's width (fixed layout) and its cells, notes and output wrap long words anywhere."""
+    rules = _css_rules(feedback._CSS)
+    assert rules["table"].get("width") == "100%" and rules["table"].get("table-layout") == "fixed", rules["table"]
+    for sel in ("td", "th"):
+        assert rules[sel].get("overflow-wrap") == "anywhere", (sel, rules[sel])
+    assert rules["pre"].get("white-space") == "pre-wrap" and rules["pre"].get("overflow-wrap") == "anywhere"
+    assert rules["body"].get("overflow-wrap") == "anywhere", "notes and cell errors wrap too"
+    page = feedback.render({"learner": "alice", "assignment": "00_fixture", "status": "graded", "score": 0,
+                            "max_score": 1, "tests": [{"summary": "s", "grade_id": "g", "points": 1, "score": 0,
+                                                       "passed": False, "message": "x" * 400}]})
+    assert f"<style>{feedback._CSS}</style>" in page and "x" * 400 in page
+
+
 def _perturbing(source):
     """``source`` (an exercise cell) with every function it defines returning results 3 % off."""
     try:

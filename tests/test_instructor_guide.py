@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -126,11 +127,128 @@ def test_a_notebook_joins_the_guide_once_git_tracks_it(tmp_path):
     assert guide.landed(tmp_path) == ["01_one", "02_two"]
 
 
-def test_objectives_given_as_prose_are_taken_whole():
-    first = "# 04\n\n**You will be able to** log the loss; show that\nthe detector fires.\n\n**Time:** x\n"
-    assert guide.objectives(first) == ["log the loss; show that the detector fires."]
+def test_objectives_given_as_prose_are_split_into_their_clauses():
+    first = ("# 04\n\n1. a list before the line is not the objectives;\n2. (it lists tools)\n\n"
+             "**You will be able to** log the loss; show that\nthe detector fires (once; twice) at $a; b$\n"
+             "and `x; y`; and name the step.\n\n**Time:** x\n")
+    assert guide.objectives(first) == ["log the loss;", "show that the detector fires (once; twice) at $a; b$ "
+                                       "and `x; y`;", "name the step."]
+    one = "# 04\n\n**You will be able to** log the loss and show that\nthe detector fires.\n\n**Time:** x\n"
+    assert guide.objectives(one) == ["log the loss and show that the detector fires."]
     with pytest.raises(guide.GuideError, match="Objectives"):
         guide.objectives("# 04\n\nNo objectives here.\n")
+
+
+def test_objectives_in_a_list_are_one_item_each():
+    first = ("# 09\n\n**Objectives.** By the end you can\n\n1. write a thing; with a semicolon inside,\n"
+             "   on two lines;\n2. check it\nagainst another (a lazy continuation);\n\n3. and a third, after a "
+             "blank line.\n\n**Time:** about 30 minutes.\n")
+    assert guide.objectives(first) == ["write a thing; with a semicolon inside, on two lines;",
+                                       "check it against another (a lazy continuation);",
+                                       "and a third, after a blank line."]
+
+
+def _markdown(assignment):
+    nb = json.loads(guide.notebook_path(assignment).read_text())
+    return nb, ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+                for c in nb["cells"] if c["cell_type"] == "markdown"]
+
+
+def _doc_episode(text, assignment):
+    return text.split("\n## Episodes\n")[1].split(f"\n### {assignment}\n")[1].split("\n### ")[0]
+
+
+def _block(episode_text, part):
+    """The lines of an episode's **part** block in the guide."""
+    lines = episode_text.split(f"\n**{part}**")[1].split("\n", 1)[1].split("\n**")[0].strip().splitlines()
+    return [line for line in lines if line.strip() and not line.startswith(" ")]
+
+
+def test_every_notebooks_objectives_are_its_list_one_item_each():
+    """Each item of the numbered list under the objectives line is one objective (none merged); 04, whose
+    objectives are a sentence of four clauses, gets four."""
+    text = guide.GUIDE.read_text()
+    for ep in guide.episodes():
+        nb, _ = _markdown(ep.assignment)
+        first = "".join(nb["cells"][0]["source"])
+        after = re.split(r"^\*\*[^*\n]*(?:able to|Objectives)[^*\n]*\*\*.*$", first, maxsplit=1, flags=re.M | re.I)[1]
+        listed = []
+        for line in after.strip("\n").split("\n\n")[0].splitlines() if re.match(r"\s*\d+\.", after.strip()) else []:
+            if re.match(r"^\d+\.\s", line):
+                listed.append(line.split(None, 1)[1].strip())
+        shown = [re.sub(r"^\d+\. ", "", line) for line in _block(_doc_episode(text, ep.assignment), "Objectives")]
+        assert shown == ep.objectives, ep.assignment
+        assert [f"{i}." for i in range(1, len(shown) + 1)] == [
+            line.split()[0] for line in _block(_doc_episode(text, ep.assignment), "Objectives")]
+        if listed:
+            assert len(ep.objectives) == len(listed), (ep.assignment, ep.objectives)
+            for objective, item in zip(ep.objectives, listed, strict=True):
+                assert objective.startswith(item), (ep.assignment, objective, item)
+    four = next(ep for ep in guide.episodes() if ep.assignment == "04_catching_explosions")
+    assert [o.split()[0] for o in four.objectives] == ["log", "show", "keep", "name"], four.objectives
+
+
+NOT_TEACHING = re.compile(r"^(what to remember|summary|discussion( questions)?|references)(:|$)", re.I)
+
+
+def _headings(markdown):
+    return [(len(m.group(1)), m.group(2).strip()) for md in markdown
+            for m in re.finditer(r"^(#+) (.+)$", md, re.M)]
+
+
+def test_questions_are_every_teaching_section_of_every_notebook_numbered_without_gaps():
+    """07's "8. What to remember" and "9. Discussion questions" are not questions; no teaching section is
+    left out, and the numbers run 1, 2, ... (a markdown list renumbers a gap, so a skip shows a wrong title)."""
+    text = guide.GUIDE.read_text()
+    for ep in guide.episodes():
+        _, markdown = _markdown(ep.assignment)
+        numbered = [t for level, t in _headings(markdown) if level == 2 and re.match(r"\d+\. ", t)]
+        teaching = [t for t in numbered if not NOT_TEACHING.match(t.split(". ", 1)[1])]
+        assert ep.questions == teaching, ep.assignment
+        assert [q.split(".")[0] for q in ep.questions] == [str(i) for i in range(1, len(teaching) + 1)], (
+            ep.assignment, ep.questions)
+        assert _block(_doc_episode(text, ep.assignment), "Questions") == teaching, ep.assignment
+        for q in ep.questions:
+            assert not re.search(r"remember|discussion|references", q, re.I), (ep.assignment, q)
+
+
+def test_questions_keep_a_teaching_section_named_like_a_summary_and_drop_the_closing_ones():
+    cells = [nbformat.v4.new_markdown_cell("## 1. Summary statistics of a gradient\n\ntext"),
+             nbformat.v4.new_markdown_cell("## 2. More\n\n```\n## 3. not a heading: in a code fence\n```\n"),
+             nbformat.v4.new_markdown_cell("## 3. What to remember\n\n* a point.\n\n## 4. Discussion questions\n\n"
+                                           "1. why?\n\n## References\n\n* A. Author, *A paper*, 2020.\n")]
+    assert guide.questions(cells) == ["1. Summary statistics of a gradient", "2. More"]
+
+
+def test_key_points_are_the_what_to_remember_bullets_only():
+    """A "What to remember" cell that goes on with Discussion questions and References (07, 08) gives only
+    its own bullets: never a bibliography entry or a discussion question."""
+    cells = [nbformat.v4.new_markdown_cell("## 1. Teaching\n\n* not a key point\n"),
+             nbformat.v4.new_markdown_cell("## 8. What to remember\n\n* one,\n  two lines;\n* another.\n\n"
+                                           "**Next: notebook 09.**\n\n## 9. Discussion questions\n\n1. why?\n"
+                                           "* a bulleted question\n\n## References\n\n* A. Author, *A paper*, 2020.\n")]
+    assert guide.key_points(cells) == ["one, two lines;", "another."]
+
+
+def test_every_notebooks_key_points_come_from_its_what_to_remember_list():
+    text = guide.GUIDE.read_text()
+    for ep in guide.episodes():
+        _, markdown = _markdown(ep.assignment)
+        joined = "\n".join(markdown)
+        parts = re.split(r"^(#+ .*)$", joined, flags=re.M)          # text, heading, text, heading, ...
+        sections = list(zip(parts[1::2], parts[2::2], strict=True))
+        remember = [body for head, body in sections
+                    if re.match(r"#+ (\d+\. )?(what to remember|summary)", head, re.I)][-1]
+        bullets = [line[2:].strip() for line in remember.splitlines() if line.startswith(("* ", "- "))]
+        assert len(ep.key_points) == len(bullets), (ep.assignment, ep.key_points)
+        for point, bullet in zip(ep.key_points, bullets, strict=True):
+            assert point.startswith(bullet), (ep.assignment, point)
+        elsewhere = " ".join(" ".join(body.split()) for head, body in sections
+                             if re.search(r"references|discussion", head, re.I))
+        for point in ep.key_points:
+            assert point[:60] not in elsewhere, (ep.assignment, "a key point from References/Discussion", point)
+        shown = _block(_doc_episode(text, ep.assignment), "Key points")
+        assert shown == [f"* {k}" for k in ep.key_points], ep.assignment
 
 
 def test_a_notebook_with_unmeasured_cells_is_refused_with_the_command_that_measures_it(tmp_path):
@@ -142,13 +260,13 @@ def test_a_notebook_with_unmeasured_cells_is_refused_with_the_command_that_measu
         guide.episode("09_probe", nb, {"cells": {first_id: 1.0}})
 
 
-def _fake(name, total):
+def _fake(name, total, refers=()):
     """An episode of ``total`` minutes (a multiple of 5): 15 minutes of exercise (one exercise of 12 lines),
-    the rest prose."""
+    the rest prose; its markdown mentions the notebooks numbered ``refers``."""
     lines = 15 - guide.MINUTES_PER_EXERCISE
     exercise = guide.Exercise("x", int(lines / guide.MINUTES_PER_SOLUTION_LINE))
     return guide.Episode(name, name, None, (total - 15) * guide.PROSE_WPM, 0, 0, 0.0, 0.0, 0.0, [exercise],
-                         [], [], [], 0.0)
+                         [], [], [], 0.0, tuple(refers))
 
 
 def test_plans_end_on_time_take_the_core_first_and_run_in_course_order():
@@ -174,3 +292,110 @@ def test_plans_end_on_time_take_the_core_first_and_run_in_course_order():
             assert since <= guide.BREAK_EVERY + max(ep.total for ep in eps), "a break at least every block"
     full_rows, _ = guide.schedule(guide.PLANS[1], eps)
     assert any(what == "Lunch" for _, what, _ in full_rows), "the full day has lunch"
+
+
+def _plans(text):
+    """(heading, body) of each plan in the guide."""
+    plans = text.split("\n## Plans\n")[1].split("\n## Episodes\n")[0].split("\n### ")[1:]
+    return [(p.split("\n", 1)[0], p.split("\n", 1)[1]) for p in plans]
+
+
+def _table(body):
+    """(start minutes, what, minutes) rows of a plan's table."""
+    rows = []
+    for line in body.splitlines():
+        m = re.match(r"^\| (\d\d):(\d\d) \| (.*) \| (\d+) \|$", line)
+        if m:
+            rows.append((int(m.group(1)) * 60 + int(m.group(2)), m.group(3), int(m.group(4))))
+    return rows
+
+
+def _taken(rows):
+    return list(dict.fromkeys(re.match(r"\[([^\]]+)\]", what).group(1) for _, what, _ in rows
+                              if what.startswith("[")))
+
+
+def test_each_plan_releases_its_assignments_before_the_first_fetch():
+    text = guide.GUIDE.read_text()
+    plans = _plans(text)
+    assert len(plans) == len(guide.PLANS)
+    for (heading, body), plan in zip(plans, guide.PLANS, strict=True):
+        rows = _table(body)
+        before_table = body.split("| start |")[0]
+        assert f"Before {plan.start}" in before_table, heading
+        assert "fetch" in rows[0][1].lower() and rows[0][0] == guide._minutes(plan.start), rows[0]
+        for a in _taken(rows):
+            assert f"\nnbgrader release_assignment {a}\n" in before_table, (heading, a)
+        left = re.search(r"Afterwards, on their own: (.*)\.", body)
+        for a in re.findall(r"(\d\d_\w+) \(", left.group(1)) if left else []:
+            assert f"\nnbgrader release_assignment {a}\n" in before_table, (heading, a)
+
+
+def _hm(text):
+    h = re.search(r"(\d+) h", text)
+    m = re.search(r"(\d+) min", text)
+    return (int(h.group(1)) if h else 0) * 60 + (int(m.group(1)) if m else 0)
+
+
+def test_each_plans_heading_states_its_real_times_and_length():
+    """The half day was labelled "4 hours" and ended at 12:45: the heading is computed from the rows."""
+    for heading, body in _plans(guide.GUIDE.read_text()):
+        rows = _table(body)
+        m = re.match(r"^(.+): (\d\d:\d\d) to (\d\d:\d\d) \(([^,)]+)[,)]", heading)
+        assert m, heading
+        start, finish = guide._minutes(m.group(2)), guide._minutes(m.group(3))
+        assert start == rows[0][0] and finish == rows[-1][0] + rows[-1][2], (heading, rows[-1])
+        assert _hm(m.group(4)) == finish - start, heading
+        assert f"Ends at {guide._clock(finish)}" in body
+        assert not re.search(r"\d+(\.\d+)? hours", heading), heading
+        breaks = sum(what == "Break" for _, what, _ in rows)
+        assert (f"{breaks} break" in heading) == (breaks > 0), heading
+        assert ("lunch" in heading) == any(what == "Lunch" for _, what, _ in rows), heading
+    eps = [_fake(a, m) for a, m in (("01_a", 60), ("02_b", 45))]
+    for plan in guide.PLANS:
+        rows, _ = guide.schedule(plan, eps)
+        length = rows[-1][0] + rows[-1][2] - rows[0][0]
+        assert f"({guide._length(length)}" in guide.plan_heading(plan, rows)
+    assert [guide._length(m) for m in (45, 60, 95, 240)] == ["45 min", "1 h", "1 h 35 min", "4 h"]
+
+
+REFERENCE = re.compile(r"\bnotebooks? (\d{2})(?:\s*(?:-|to)\s*(\d{2}))?", re.I)
+
+
+def test_no_plan_leaves_a_reference_to_a_skipped_notebook_without_a_recap():
+    """A plan that skips 02 left 03 saying "Notebook 02 showed ...": every earlier notebook a taken one
+    mentions is taken, or recapped before it."""
+    text = guide.GUIDE.read_text()
+    landed = {a[:2]: a for a in guide.landed()}
+    for heading, body in _plans(text):
+        rows = _table(body)
+        whats = [what for _, what, _ in rows]
+        taken = _taken(rows)
+        for a in taken:
+            _, markdown = _markdown(a)
+            mentioned = set()
+            for m in REFERENCE.finditer("\n".join(markdown)):
+                lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+                mentioned.update(f"{n:02d}" for n in range(lo, hi + 1))
+            teaching = whats.index(next(w for w in whats if w.startswith(f"[{a}]") and w.endswith("teaching")))
+            for n in sorted(mentioned):
+                other = landed.get(n)
+                if other is None or other >= a or other in taken:
+                    continue
+                recap = [i for i, w in enumerate(whats) if w.startswith(f"Recap of [{other}](#{other})")]
+                assert recap and recap[0] < teaching, f"{heading}: {a} refers to skipped {other} without a recap"
+
+
+def test_a_skipped_notebook_is_recapped_once_before_the_first_that_refers_to_it():
+    eps = [_fake("01_rnn_from_scratch", 300), _fake("02_vanishing_exploding", 30, refers=(1,)),
+           _fake("03_clipping_by_hand", 30, refers=(1, 2, 4)), _fake("04_catching_explosions", 300, refers=(3,))]
+    rows, left = guide.schedule(guide.PLANS[0], eps)
+    assert [ep.assignment for ep in left] == ["01_rnn_from_scratch", "04_catching_explosions"]
+    whats = [what for _, what, _ in rows]
+    recaps = [w for w in whats if w.startswith("Recap")]
+    assert len(recaps) == 1 and "[01_rnn_from_scratch]" in recaps[0], recaps   # 04 is later: no recap
+    assert whats.index(recaps[0]) + 1 == whats.index(next(w for w in whats if w.startswith("[02")))
+    assert rows[whats.index(recaps[0])][2] == guide.RECAP_MINUTES
+    assert guide.references([nbformat.v4.new_markdown_cell(
+        "Notebook 02 showed; notebooks 03 to 05; Notebooks 06-07; notebook 1 of 8; notebook 09's.")], own=1) \
+        == (2, 3, 4, 5, 6, 7, 9)

@@ -13,10 +13,14 @@ joins when it is added) gets an episode, in the style of The Carpentries'
 lesson episodes: teaching and exercise minutes, questions, objectives, key points, and the common mistakes
 learners make there. Nothing in it is typed by hand; all of it is read from the notebook or measured:
 
-* **objectives**: the numbered list under the first cell's "You will be able to" / "Objectives" line (or,
-  where that line is followed by prose, the prose);
-* **questions**: the notebook's numbered section headings (``## N. ...``), which are what the episode answers;
-* **key points**: the bullets of the last "What to remember" / "Summary" cell;
+* **objectives**: the numbered list under the first cell's "You will be able to" / "Objectives" line, one
+  objective per item (or, where that line is followed by prose, the prose's semicolon-separated clauses);
+* **questions**: the notebook's numbered section headings (``## N. ...``), which are what the episode answers,
+  all of them but the key points ("What to remember", "Summary"), discussion questions and references;
+* **key points**: the bullets of the last "What to remember" / "Summary" section, up to the next heading
+  (never the Discussion questions or References that may follow in the same cell);
+* **recaps**: the other notebooks its markdown mentions ("Notebook 02 showed ..."), so that a plan that
+  skips one of them recaps it before this one;
 * **common mistakes**: the messages of the visible tests (the assertions outside ``### BEGIN HIDDEN TESTS``),
   which name the usual mistake of each exercise;
 * **minutes**: a reading-time model over the notebook's words, plus the measured execution time of its
@@ -68,8 +72,19 @@ ROUND_TO = 5
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS\n?", re.S)
 SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
 OBJECTIVES_LINE = re.compile(r"^\*\*(?:[^*]*able to|Objectives\.?)[^*]*\*\*(.*)$", re.I | re.M)
-SECTION = re.compile(r"^## (\d+)\. (.+)$", re.M)
-KEY_POINTS_HEADING = re.compile(r"^## .*(remember|summary)", re.I | re.M)
+LIST_ITEM = re.compile(r"^ {0,3}\d+[.)]\s+(.*)$")
+HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+FENCE = re.compile(r"^\s*(```|~~~)")
+NUMBERED = re.compile(r"^(\d+)\.\s+(.+)$")
+#: A section title (its number, if any, removed) that holds the key points: "What to remember", "Summary",
+#: "Summary: what to remember", "Key points".
+KEY_POINTS_TITLE = re.compile(r"^(?:what to remember\b|(?:summary|key points)(?:$|\s*[:.(]))", re.I)
+#: Sections that are not a question the episode answers, numbered or not: the key points, the discussion
+#: questions (the learners' to think about, not the notebook's), the bibliography.
+NOT_A_QUESTION = re.compile(r"^(?:what to remember\b|(?:summary|key points|discussion(?: questions)?|references"
+                            r"|bibliography|further reading)(?:$|\s*[:.(]))", re.I)
+#: "notebook 02", "Notebook 02's", "notebooks 03 to 06", "Notebooks 01-04", "notebooks 03 and 05".
+NOTEBOOK_REF = re.compile(r"\bnotebooks?\s+(\d{1,2}(?:\s*(?:-|\u2013|to|,|and|or)\s*\d{1,2}\b)*)", re.I)
 MIN_MESSAGE_WORDS = 3
 
 
@@ -151,54 +166,171 @@ def visible_messages(source):
     return list(dict.fromkeys(m for _, m in sorted(found)))
 
 
+def _numbered_items(lines):
+    """The items of the markdown numbered list that ``lines`` start with (blank lines before it skipped):
+    an item runs on over its continuation lines (indented or not) and a blank line followed by another
+    item; [] when the first text is not a list item."""
+    items, current, blank = [], None, False
+    for line in lines:
+        item = LIST_ITEM.match(line)
+        if item:
+            current = [item.group(1).strip()]
+            items.append(current)
+            blank = False
+        elif not line.strip():
+            blank = bool(items)
+        elif not items:
+            return []
+        elif blank and not line.startswith(" "):
+            break                       # a paragraph after the list
+        else:
+            current.append(line.strip())
+            blank = False
+    return [" ".join(i) for i in items]
+
+
+def _split_clauses(text):
+    """Prose objectives as items: split at each semicolon outside brackets, $math$ and `code`
+    ("log the loss; show that ...; and name the step." gives three), the separator kept on all but the last."""
+    parts, depth, math, code, start = [], 0, False, False, 0
+    for i, ch in enumerate(text):
+        if ch == "`":
+            code = not code
+        elif code:
+            continue
+        elif ch == "$":
+            math = not math
+        elif math:
+            continue
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth = max(0, depth - 1)
+        elif ch == ";" and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    parts = [re.sub(r"^(?:and|or)\s+", "", p.strip()) for p in parts]
+    parts = [p for p in parts if p]
+    return [p + ";" for p in parts[:-1]] + parts[-1:]
+
+
 def objectives(first_cell_text, name="notebook"):
+    """The numbered list under the objectives line, one objective per item; where prose follows the line
+    instead, its first paragraph split into its semicolon-separated clauses."""
     m = OBJECTIVES_LINE.search(first_cell_text)
     if not m:
         raise GuideError(f"{name}: its first cell has no '**You will be able to**' or '**Objectives.**' line")
     rest = first_cell_text[m.end():]
-    items, current = [], None
-    for line in rest.splitlines():
-        item = re.match(r"^\s*\d+\.\s+(.*)$", line)
-        if item:
-            current = [item.group(1).strip()]
-            items.append(current)
-        elif current is not None and line.startswith("   ") and line.strip():
-            current.append(line.strip())
-        elif items and not line.strip():
-            break
-        elif items:
-            break
+    items = _numbered_items(rest.splitlines())
     if items:
-        return [" ".join(i) for i in items]
+        return items
     prose = (m.group(1) + rest).strip().split("\n\n")[0]
     prose = " ".join(prose.split())
     if not prose:
         raise GuideError(f"{name}: nothing follows its objectives line")
-    return [prose]
+    return _split_clauses(prose)
+
+
+@dataclass
+class Section:
+    level: int          # 2 for "## ..."
+    title: str          # the heading's text, its number included ("8. What to remember")
+    lines: list         # the lines up to the next heading of any level
+
+    @property
+    def number(self):
+        m = NUMBERED.match(self.title)
+        return int(m.group(1)) if m else None
+
+    @property
+    def name(self):
+        """The title without its number."""
+        m = NUMBERED.match(self.title)
+        return m.group(2).strip() if m else self.title
+
+
+def sections(cells):
+    """The markdown cells' headings, in order, each with the lines that follow it up to the next heading
+    (several headings in one cell are several sections; a "#" line inside a code fence is no heading)."""
+    found = [Section(0, "", [])]
+    for cell in cells:
+        if cell["cell_type"] != "markdown":
+            continue
+        fenced = False
+        for line in _source(cell).splitlines():
+            if FENCE.match(line):
+                fenced = not fenced
+            heading = None if fenced else HEADING.match(line)
+            if heading:
+                found.append(Section(len(heading.group(1)), heading.group(2), []))
+            else:
+                found[-1].lines.append(line)
+    return found[1:]
+
+
+def _bullets(lines):
+    points, current = [], None
+    for line in lines:
+        if line.startswith(("* ", "- ")):
+            current = [line[2:].strip()]
+            points.append(current)
+        elif current is not None and line.strip():
+            current.append(line.strip())     # an indented or lazy continuation line
+        else:
+            current = None
+    return [" ".join(p) for p in points]
 
 
 def key_points(cells, name="notebook"):
-    for cell in reversed(cells):
-        text = _source(cell)
-        if cell["cell_type"] == "markdown" and KEY_POINTS_HEADING.search(text):
-            points, current = [], None
-            for line in text.splitlines():
-                if line.startswith("* ") or line.startswith("- "):
-                    current = [line[2:].strip()]
-                    points.append(current)
-                elif current is not None and line.startswith("  ") and line.strip():
-                    current.append(line.strip())
-                else:
-                    current = None
-            if points:
-                return [" ".join(p) for p in points]
+    """The bullets of the last "What to remember" / "Summary" section, and only of that section (with its
+    subsections): a Discussion questions or References section after it, in the same cell or not, is not
+    part of it."""
+    secs = sections(cells)
+    for i in reversed(range(len(secs))):
+        sec = secs[i]
+        if not KEY_POINTS_TITLE.match(sec.name):
+            continue
+        lines = list(sec.lines)
+        for sub in secs[i + 1:]:
+            if sub.level <= sec.level:
+                break
+            lines += sub.lines
+        points = _bullets(lines)
+        if points:
+            return points
     raise GuideError(f"{name}: no '## What to remember' / '## Summary' cell with bullet points")
 
 
 def questions(cells):
-    """The notebook's numbered section headings, without the closing summary."""
+    """The notebook's numbered sections ("## N. ..."), in order, with the notebook's numbers: the teaching
+    sections, not the key points ("What to remember", "Summary"), discussion questions or references,
+    numbered or not."""
+    return [f"{sec.number}. {sec.name}" for sec in sections(cells)
+            if sec.level == 2 and sec.number is not None and not NOT_A_QUESTION.match(sec.name)]
+
+
+def _number(assignment):
+    head = assignment.split("_", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def references(cells, own=None):
+    """The numbers of the other notebooks the markdown cells mention ("Notebook 02 showed ...",
+    "notebooks 03 to 06"), sorted."""
     text = "\n".join(_source(c) for c in cells if c["cell_type"] == "markdown")
-    return [f"{n}. {t.strip()}" for n, t in SECTION.findall(text) if not KEY_POINTS_HEADING.match(f"## {t}")]
+    found = set()
+    for m in NOTEBOOK_REF.finditer(text):
+        prev, span = None, False
+        for tok in re.finditer(r"\d{1,2}|-|\u2013|\bto\b", m.group(1)):
+            if not tok.group(0).isdigit():
+                span = prev is not None
+                continue
+            n = int(tok.group(0))
+            found.update(range(prev + 1, n + 1) if span and prev < n else [n])
+            prev, span = n, False
+    found.discard(own)
+    return tuple(sorted(found))
 
 
 @dataclass
@@ -225,6 +357,11 @@ class Episode:
     questions: list
     key_points: list
     points: float
+    refers: tuple = ()     # the numbers of the other notebooks its markdown mentions ("Notebook 02 showed")
+
+    @property
+    def number(self):
+        return _number(self.assignment)
 
     @property
     def reading_minutes(self):
@@ -300,7 +437,7 @@ def episode(assignment, nb, measured):
                    exercise_s, float(measured.get("kernel_start_s", 0.0)), exercises,
                    objectives(first, assignment),
                    questions(cells),
-                   key_points(cells, assignment), points)
+                   key_points(cells, assignment), points, references(cells, _number(assignment)))
 
 
 def landed(source=SOLUTIONS):
@@ -323,7 +460,8 @@ def episodes(source=SOLUTIONS, times=None):
 
 # --- the plans ---------------------------------------------------------------------------------------------
 
-SETUP_MINUTES = 15     # log in to the hub, open the Assignments tab, fetch the first notebook
+SETUP_MINUTES = 15     # log in to the hub, open the Assignments tab, fetch the day's notebooks
+RECAP_MINUTES = 5      # a skipped notebook's key points, told before a later one that refers to it
 WRAP_UP_MINUTES = 10   # submit, what comes next
 BREAK_MINUTES = 15
 LUNCH_MINUTES = 60
@@ -342,14 +480,14 @@ PRIORITY = ("03_clipping_by_hand", "02_vanishing_exploding", "04_catching_explos
 
 @dataclass
 class Plan:
-    name: str
+    name: str           # "Half-day workshop"; the heading adds the real times and length
     start: str          # "09:00"
     end: str            # the latest end
     lunch: bool
 
 
-PLANS = (Plan("Half-day workshop (4 hours)", "09:00", "13:00", lunch=False),
-         Plan("Full-day workshop (7.5 hours, lunch included)", "09:00", "16:30", lunch=True))
+PLANS = (Plan("Half-day workshop", "09:00", "13:00", lunch=False),
+         Plan("Full-day workshop", "09:00", "16:30", lunch=True))
 
 
 def _minutes(hhmm):
@@ -361,25 +499,56 @@ def _clock(minutes):
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def _rows(plan, chosen):
-    """(start, what, minutes) rows for the chosen episodes in course order, with breaks and lunch."""
+def _length(minutes):
+    """95 -> '1 h 35 min', 240 -> '4 h', 45 -> '45 min'."""
+    h, m = divmod(minutes, 60)
+    return " ".join(([f"{h} h"] if h else []) + ([f"{m} min"] if m or not h else []))
+
+
+def recaps(chosen, eps):
+    """{assignment: [skipped episodes]}: for each chosen episode, the earlier notebooks it refers to that the
+    plan skips and that no earlier chosen episode has recapped yet (each skipped notebook is recapped once,
+    before the first chosen one that refers to it)."""
+    taken = {ep.assignment for ep in chosen}
+    by_number = {ep.number: ep for ep in eps if ep.number is not None and ep.assignment not in taken}
+    done, out = set(), {}
+    for ep in sorted(chosen, key=lambda e: e.assignment):
+        own = ep.number if ep.number is not None else math.inf
+        skipped = [by_number[n] for n in ep.refers if n < own and n in by_number and n not in done]
+        done.update(s.number for s in skipped)
+        if skipped:
+            out[ep.assignment] = skipped
+    return out
+
+
+def _rows(plan, chosen, eps=()):
+    """(start, what, minutes) rows for the chosen episodes in course order, with breaks and lunch, and a
+    recap of each skipped notebook (one of ``eps`` not chosen) right before the first chosen episode whose
+    markdown refers to it."""
     t = _minutes(plan.start)
-    rows = [(t, "Setup: log in to the hub, open the Assignments tab, fetch", SETUP_MINUTES)]
+    rows = [(t, f"Setup: log in to the hub, open the Assignments tab, fetch the day's assignments (released "
+                f"before {plan.start})", SETUP_MINUTES)]
     t += SETUP_MINUTES
     since_break, lunched = SETUP_MINUTES, not plan.lunch
+    recap = recaps(chosen, eps)
     blocks = [(ep, part, mins) for ep in chosen for part, mins in (("teaching", ep.teaching),
                                                                      ("exercises", ep.exercise)) if mins]
     for ep, part, mins in blocks:
-        if since_break >= MIN_BEFORE_BREAK and since_break + mins > BREAK_EVERY:
+        before = [(f"Recap of [{s.assignment}](#{s.assignment}), which this plan skips and {ep.assignment} "
+                   f"refers to: its key points, briefly", RECAP_MINUTES)
+                  for s in recap.pop(ep.assignment, [])]          # before the episode's first block
+        ahead = mins + sum(m for _, m in before)        # a recap and its episode's teaching stay together
+        if since_break >= MIN_BEFORE_BREAK and since_break + ahead > BREAK_EVERY:
             what, pause = (("Lunch", LUNCH_MINUTES) if not lunched and t >= _minutes(LUNCH_FROM)
                            else ("Break", BREAK_MINUTES))
             rows.append((t, what, pause))
             t += pause
             lunched = lunched or what == "Lunch"
             since_break = 0
-        rows.append((t, f"[{ep.assignment}](#{ep.assignment}): {ep.title}, {part}", mins))
-        t += mins
-        since_break += mins
+        for what, m in before + [(f"[{ep.assignment}](#{ep.assignment}): {ep.title}, {part}", mins)]:
+            rows.append((t, what, m))
+            t += m
+            since_break += m
     if plan.lunch and not lunched:
         rows.append((t, "Lunch", LUNCH_MINUTES))
         t += LUNCH_MINUTES
@@ -388,18 +557,29 @@ def _rows(plan, chosen):
 
 
 def schedule(plan, eps):
-    """(rows, left): the episodes taken in PRIORITY order while the whole day still ends by plan.end,
-    scheduled in course order; ``left`` the ones for afterwards, in course order."""
+    """(rows, left): the episodes taken in PRIORITY order while the whole day (recaps of skipped notebooks
+    included) still ends by plan.end, scheduled in course order; ``left`` the ones for afterwards, in course
+    order."""
     rank = {a: i for i, a in enumerate(PRIORITY)}
     order = sorted(eps, key=lambda ep: (rank.get(ep.assignment, len(rank)), ep.assignment))
     chosen = []
     for ep in order:
         trial = sorted(chosen + [ep], key=lambda e: e.assignment)
-        last = _rows(plan, trial)[-1]
+        last = _rows(plan, trial, eps)[-1]
         if last[0] + last[2] <= _minutes(plan.end):
             chosen = trial
     taken = {ep.assignment for ep in chosen}
-    return _rows(plan, chosen), [ep for ep in eps if ep.assignment not in taken]
+    return _rows(plan, chosen, eps), [ep for ep in eps if ep.assignment not in taken]
+
+
+def plan_heading(plan, rows):
+    """The plan's name with the times and the length its rows really have, breaks counted."""
+    start, finish = rows[0][0], rows[-1][0] + rows[-1][2]
+    breaks = sum(what == "Break" for _, what, _ in rows)
+    pauses = (["lunch"] if any(what == "Lunch" for _, what, _ in rows) else []) + (
+        [f"{breaks} break{'s' if breaks != 1 else ''}"] if breaks else [])
+    return (f"{plan.name}: {_clock(start)} to {_clock(finish)} ({_length(finish - start)}"
+            + (f", {' and '.join(pauses)} included" if pauses else "") + ")")
 
 
 # --- the guide -------------------------------------------------------------------------------------------
@@ -470,15 +650,31 @@ def render(eps, times):
         "day still ends on time: " + ", ".join(PRIORITY) + ". The schedule then runs in course order, each episode "
         f"as its teaching and then its exercises. A break comes before a block that would run past {BREAK_EVERY} "
         f"minutes since the last break (unless fewer than {MIN_BEFORE_BREAK} minutes have passed since it); the "
-        f"full day's first break from {LUNCH_FROM} is lunch. What does not fit is for the learners to work "
-        "through afterwards, on the same hub or their own machine (`make lab`); they submit it from the "
-        "Assignments tab as before.", width=110, break_on_hyphens=False), ""]
+        f"full day's first break from {LUNCH_FROM} is lunch. Where a plan skips a notebook that a later one refers "
+        "to (its markdown says \"notebook 02\", \"notebooks 03 to 06\"), the later one starts with a "
+        f"{RECAP_MINUTES}-minute recap of the skipped one's key points (listed under its episode below). What does "
+        "not fit is for the learners to work through afterwards, on the same hub or their own machine "
+        "(`make lab`); they submit it from the Assignments tab as before. Each plan's heading gives its real "
+        "start, end and length, breaks included.", width=110, break_on_hyphens=False), ""]
     for plan in PLANS:
         rows, left = schedule(plan, eps)
-        out += [f"### {plan.name}", "", "| start | | minutes |", "|---|---|---:|"]
-        out += [f"| {_clock(t)} | {what} | {mins} |" for t, what, mins in rows]
+        taken = [ep.assignment for ep in eps if ep not in left]
         finish = rows[-1][0] + rows[-1][2]
-        out += ["", f"Ends at {_clock(finish)}."]
+        out += [f"### {plan_heading(plan, rows)}", "",
+                textwrap.fill(f"**Before {plan.start}**, release the day's assignments, so that the learners' "
+                              f"first Fetch at {plan.start} finds them (a terminal in the instructor's JupyterLab, "
+                              "in `~/taming-gradients`: [WORKSHOP.md](WORKSHOP.md#the-round-trip))"
+                              + (", and the ones for afterwards, so that the learners can fetch them from the "
+                                 "same Assignments tab" if left else "") + ":",
+                              width=110, break_on_hyphens=False),
+                "", "```", f"# before {plan.start}: the day's assignments"]
+        out += [f"nbgrader release_assignment {a}" for a in taken]
+        if left:
+            out.append(f"# before the wrap-up at {_clock(rows[-1][0])}: the ones for afterwards")
+            out += [f"nbgrader release_assignment {ep.assignment}" for ep in left]
+        out += ["```", "", "| start | | minutes |", "|---|---|---:|"]
+        out += [f"| {_clock(t)} | {what} | {mins} |" for t, what, mins in rows]
+        out += ["", f"Ends at {_clock(finish)} (this plan may run until {plan.end})."]
         if left:
             out.append("Afterwards, on their own: " + ", ".join(f"{ep.assignment} ({ep.total} min)" for ep in left)
                        + ".")
