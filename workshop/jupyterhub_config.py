@@ -59,6 +59,8 @@ def _environment(spawner):
     env = {
         "PATH": os.path.join(PREFIX, "venv", "bin") + ":/usr/local/bin:/usr/bin:/bin",
         "TG_EXCHANGE": EXCHANGE,
+        # /etc/profile.d/taming-gradients.sh puts it back first on PATH in login shells (Lab terminals).
+        "TG_COURSE_BIN": os.path.join(PREFIX, "venv", "bin"),
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "TF_ENABLE_ONEDNN_OPTS": "0",
     }

@@ -88,10 +88,11 @@ chmod 700 "$PREFIX/src/solutions"
 # /etc/profile resets PATH, which would leave an instructor's terminal without nbgrader (and nbgrader
 # without alembic). Only inside the hub's servers (JUPYTERHUB_USER set). The Littlest JupyterHub, too,
 # puts its user environment on every login shell's PATH.
-cat > /etc/profile.d/taming-gradients.sh <<PROFILE
-# Written by Taming Gradients' workshop/setup.sh: the course's environment in a hub server's login shells.
-if [ -n "\${JUPYTERHUB_USER:-}" ]; then
-    case ":\$PATH:" in *":$PREFIX/venv/bin:"*) ;; *) PATH="$PREFIX/venv/bin:\$PATH"; export PATH;; esac
+cat > /etc/profile.d/taming-gradients.sh <<'PROFILE'
+# Written by Taming Gradients' workshop/setup.sh: the course's environment first in a hub server's login
+# shells. TG_COURSE_BIN comes from the spawner (workshop/jupyterhub_config.py), so several hubs can share it.
+if [ -n "${JUPYTERHUB_USER:-}" ] && [ -n "${TG_COURSE_BIN:-}" ]; then
+    case ":$PATH:" in *":$TG_COURSE_BIN:"*) ;; *) PATH="$TG_COURSE_BIN:$PATH"; export PATH;; esac
 fi
 PROFILE
 chmod 644 /etc/profile.d/taming-gradients.sh
