@@ -122,6 +122,9 @@ def _write(out, course, db):
             for name in cells:
                 grade = gb.find_grade(name, assignment, assignment, learner)
                 grade.auto_score = scores.get(name, 0.0)
+                # As nbgrader's own SaveAutoGrades does: an auto score and no manual score needs no
+                # hand-grading (left True, the Formgrader badges every submission "needs manual grading").
+                grade.needs_manual_grade = grade.manual_score is None and grade.auto_score is None
             gb.db.commit()
             total = gb.find_submission(assignment, learner).score
         written.append((learner, assignment, total))

@@ -219,6 +219,9 @@ def test_the_formgrader_counts_each_submission_as_autograded(tmp_path):
     assert sorted(s["student"] for s in listed) == ["ann", "bob"]   # the Manual Grading list
     student = {a["name"]: a for a in api.get_student_submissions("bob")}[ASSIGNMENT]
     assert student["autograded"] and student["score"] == pytest.approx(cells[first])
+    # Scored by the grader, nothing waits for hand-grading (the Formgrader's "needs manual grading" badge).
+    assert not any(s["needs_manual_grade"] for s in subs.values()), subs
+    assert not any(n["needs_manual_grade"] for n in listed), listed
 
 
 def test_the_autograded_notebook_is_the_release_with_the_answers_and_the_verdicts(tmp_path):
@@ -530,7 +533,9 @@ def test_round_trip_on_the_hub(hub):
                 tab.goto(f"{hub.base}/user/{I}/formgrader/manage_submissions/{ASSIGNMENT}")
                 for user in (A, B):
                     tab.wait_for_selector(f"text={user}", timeout=60_000)
-                assert "needs autograding" not in tab.inner_text("body").lower(), tab.inner_text("body")[-2000:]
+                shown_text = tab.inner_text("body").lower()
+                for badge in ("needs autograding", "needs manual grading"):
+                    assert badge not in shown_text, shown_text[-2000:]
                 api = f"{hub.base}/user/{I}/formgrader/api"
                 subs = json.loads(tab.request.get(f"{api}/submissions/{ASSIGNMENT}").text())
                 assert {s["student"]: (s["autograded"], float(s["score"])) for s in subs} == {
