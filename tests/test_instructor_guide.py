@@ -278,7 +278,10 @@ def test_plans_end_on_time_take_the_core_first_and_run_in_course_order():
         rows, left = guide.schedule(plan, eps)
         end = rows[-1][0] + rows[-1][2]
         assert end <= guide._minutes(plan.end), f"{plan.name} ends at {guide._clock(end)}"
-        blocks = [(r[1].split("]")[0].lstrip("["), r[1].rsplit(", ", 1)[1]) for r in rows if r[1].startswith("[")]
+        blocks = [(r[1].split("]")[0].lstrip("["), re.sub(r" \(part \d\)$", "", r[1].rsplit(", ", 1)[1]))
+                  for r in rows if r[1].startswith("[")]
+        assert all(r[2] <= guide.BREAK_EVERY - guide.MIN_BEFORE_BREAK for r in rows if r[1].startswith("[")), rows
+        blocks = [b for i, b in enumerate(blocks) if i == 0 or b != blocks[i - 1]]   # a halved block is one
         taken = list(dict.fromkeys(name for name, _ in blocks))
         assert taken == sorted(taken), "episodes run in course order"
         assert blocks == [(name, part) for name in taken for part in ("teaching", "exercises")], blocks
@@ -329,6 +332,19 @@ def test_each_plan_releases_its_assignments_before_the_first_fetch():
         left = re.search(r"Afterwards, on their own: (.*)\.", body)
         for a in re.findall(r"(\d\d_\w+) \(", left.group(1)) if left else []:
             assert f"\nnbgrader release_assignment {a}\n" in before_table, (heading, a)
+
+
+def test_no_plan_runs_longer_than_its_break_rule_without_a_break():
+    """An instructor found 02's exercises running 110 minutes with no break against the guide's own
+    90-minute rule: every stretch between breaks (or lunch) stays within BREAK_EVERY, and the assignments
+    for afterwards are released at the wrap-up, not with the day's."""
+    for heading, body in _plans(guide.GUIDE.read_text()):
+        stretch = 0
+        for _, what, minutes in _table(body):
+            stretch = 0 if what in ("Break", "Lunch") else stretch + minutes
+            assert stretch <= guide.BREAK_EVERY, (heading, what, stretch)
+        if "Afterwards, on their own" in body:
+            assert "# at the wrap-up" in body and "release the ones for afterwards at the wrap-up" in body, heading
 
 
 def _hm(text):

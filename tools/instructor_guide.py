@@ -464,7 +464,7 @@ SETUP_MINUTES = 15     # log in to the hub, open the Assignments tab, fetch the 
 RECAP_MINUTES = 5      # a skipped notebook's key points, told before a later one that refers to it
 WRAP_UP_MINUTES = 10   # submit, what comes next
 BREAK_MINUTES = 15
-LUNCH_MINUTES = 60
+LUNCH_MINUTES = 45
 BREAK_EVERY = 90       # a break before an episode that would run past 90 minutes since the last one,
 MIN_BEFORE_BREAK = 30  # unless fewer than 30 minutes have passed since it
 LUNCH_FROM = "11:30"   # the full day's first break from then on is lunch
@@ -531,8 +531,14 @@ def _rows(plan, chosen, eps=()):
     t += SETUP_MINUTES
     since_break, lunched = SETUP_MINUTES, not plan.lunch
     recap = recaps(chosen, eps)
-    blocks = [(ep, part, mins) for ep in chosen for part, mins in (("teaching", ep.teaching),
-                                                                     ("exercises", ep.exercise)) if mins]
+    blocks = []
+    for ep in chosen:
+        for part, mins in (("teaching", ep.teaching), ("exercises", ep.exercise)):
+            if mins > BREAK_EVERY - MIN_BEFORE_BREAK:   # too long to sit between two breaks with the rest: halves
+                first = 5 * round(mins / 10)
+                blocks += [(ep, f"{part} (part 1)", first), (ep, f"{part} (part 2)", mins - first)]
+            elif mins:
+                blocks.append((ep, part, mins))
     for ep, part, mins in blocks:
         before = [(f"Recap of [{s.assignment}](#{s.assignment}), which this plan skips and {ep.assignment} "
                    f"refers to: its key points, briefly", RECAP_MINUTES)
@@ -648,9 +654,11 @@ def render(eps, times):
         "The notebooks do not need each other's answers (gradlab holds the reference code that later notebooks "
         "build on), so a workshop too short for all of them takes them in this order of priority, as long as the "
         "day still ends on time: " + ", ".join(PRIORITY) + ". The schedule then runs in course order, each episode "
-        f"as its teaching and then its exercises. A break comes before a block that would run past {BREAK_EVERY} "
+        f"as its teaching and then its exercises (a block longer than {BREAK_EVERY - MIN_BEFORE_BREAK} minutes in two "
+        "halves). A break comes before a block that would run past {BREAK_EVERY} "
         f"minutes since the last break (unless fewer than {MIN_BEFORE_BREAK} minutes have passed since it); the "
-        f"full day's first break from {LUNCH_FROM} is lunch. Where a plan skips a notebook that a later one refers "
+        f"full day's first break from {LUNCH_FROM} is a {LUNCH_MINUTES}-minute lunch. Where a plan skips a "
+        "notebook that a later one refers "
         "to (its markdown says \"notebook 02\", \"notebooks 03 to 06\"), the later one starts with a "
         f"{RECAP_MINUTES}-minute recap of the skipped one's key points (listed under its episode below). What does "
         "not fit is for the learners to work through afterwards, on the same hub or their own machine "
@@ -664,13 +672,14 @@ def render(eps, times):
                 textwrap.fill(f"**Before {plan.start}**, release the day's assignments, so that the learners' "
                               f"first Fetch at {plan.start} finds them (a terminal in the instructor's JupyterLab, "
                               "in `~/taming-gradients`: [WORKSHOP.md](WORKSHOP.md#the-round-trip))"
-                              + (", and the ones for afterwards, so that the learners can fetch them from the "
-                                 "same Assignments tab" if left else "") + ":",
+                              + ("; release the ones for afterwards at the wrap-up, so that the learners can "
+                                 "fetch them from the same Assignments tab (released at the start, they would "
+                                 "crowd the day's list)" if left else "") + ":",
                               width=110, break_on_hyphens=False),
                 "", "```", f"# before {plan.start}: the day's assignments"]
         out += [f"nbgrader release_assignment {a}" for a in taken]
         if left:
-            out.append(f"# before the wrap-up at {_clock(rows[-1][0])}: the ones for afterwards")
+            out.append(f"# at the wrap-up, {_clock(rows[-1][0])}: the ones for afterwards")
             out += [f"nbgrader release_assignment {ep.assignment}" for ep in left]
         out += ["```", "", "| start | | minutes |", "|---|---|---:|"]
         out += [f"| {_clock(t)} | {what} | {mins} |" for t, what, mins in rows]
