@@ -663,7 +663,10 @@ def render(eps, times):
         f"{RECAP_MINUTES}-minute recap of the skipped one's key points (listed under its episode below). What does "
         "not fit is for the learners to work through afterwards, on the same hub or their own machine "
         "(`make lab`); they submit it from the Assignments tab as before. Each plan's heading gives its real "
-        "start, end and length, breaks included.", width=110, break_on_hyphens=False), ""]
+        "start, end and length, breaks included. Hand each learner their login (root's "
+        "`/srv/taming-gradients/passwords.csv`) on paper before Setup; collect, grade and release feedback "
+        "after the wrap-up (WORKSHOP.md's round trip, a few minutes for a room), and the learners fetch it from "
+        "the same Assignments tab.", width=110, break_on_hyphens=False), ""]
     for plan in PLANS:
         rows, left = schedule(plan, eps)
         taken = [ep.assignment for ep in eps if ep not in left]
