@@ -27,7 +27,7 @@ from pathlib import Path
 
 from . import notebooks
 from .cells import SubmissionProblem, cell_source
-from .plan import read_submission
+from .plan import cells_by_grade_id, read_submission
 
 RELEASE_DIR = "course"
 
@@ -134,20 +134,16 @@ def _write(out, course, db):
 
 
 def _answers(submitted_nb):
-    """grade id -> the learner's source of each code cell (the first of a repeated id), or {} when the
-    submission cannot be read (its cells are then shown as released)."""
+    """grade id -> the learner's source of each exercise, matched as the grader matches it
+    (plan.cells_by_grade_id: the first cell with the id, a code cell), or {} when the submission cannot
+    be read (its cells are then shown as released)."""
     try:
-        nb = read_submission(submitted_nb)
+        by_id, _ = cells_by_grade_id(read_submission(submitted_nb))
     except SubmissionProblem:
         return {}
     answers = {}
-    for cell in nb["cells"]:
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        meta = cell.get("metadata")
-        nbg = meta.get("nbgrader") if isinstance(meta, dict) else None
-        gid = nbg.get("grade_id") if isinstance(nbg, dict) else None
-        if isinstance(gid, str) and gid not in answers:
+    for gid, cell in by_id.items():
+        if cell.get("cell_type") == "code":
             try:
                 answers[gid] = cell_source(cell)
             except SubmissionProblem:

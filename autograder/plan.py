@@ -64,12 +64,10 @@ def read_submission(path):
     return nb
 
 
-def build_plan(source_nb, submission_nb):
-    """The cells to run in the sandbox and the test cells to run here (see the module docstring)."""
-    plan = Plan(secrets=Secrets(source_nb))
-    plan.exercises = frozenset(notebooks.grade_id(c) for c in source_nb.get("cells", [])
-                               if notebooks.is_solution(c) and notebooks.grade_id(c))
-    by_id, seen_dupes = {}, set()
+def cells_by_grade_id(submission_nb):
+    """(grade id -> the submission's first cell with that id, the ids seen more than once), read
+    defensively: a learner's notebook may hold anything where a cell or its metadata should be."""
+    by_id, dupes = {}, set()
     for cell in (submission_nb or {}).get("cells", []):
         if not isinstance(cell, dict):
             continue
@@ -79,9 +77,18 @@ def build_plan(source_nb, submission_nb):
         if not isinstance(gid, str):
             continue
         if gid in by_id:
-            seen_dupes.add(gid)
+            dupes.add(gid)
             continue
         by_id[gid] = cell
+    return by_id, dupes
+
+
+def build_plan(source_nb, submission_nb):
+    """The cells to run in the sandbox and the test cells to run here (see the module docstring)."""
+    plan = Plan(secrets=Secrets(source_nb))
+    plan.exercises = frozenset(notebooks.grade_id(c) for c in source_nb.get("cells", [])
+                               if notebooks.is_solution(c) and notebooks.grade_id(c))
+    by_id, seen_dupes = cells_by_grade_id(submission_nb)
     for index, cell in enumerate(source_nb.get("cells", [])):
         if cell.get("cell_type") != "code":
             continue
